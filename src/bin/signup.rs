@@ -1,0 +1,11 @@
+//! Lambda function for POST /v1/auth/totp/signup.
+
+use lambda_http::{service_fn, Error};
+use totp_lambda::{app, http, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let app = app::from_env(false).await?;
+    lambda_http::run(service_fn(|request| http::signup(&app, request))).await
+}

@@ -1,0 +1,243 @@
+//! Validated request values and the records the service keeps.
+//!
+//! Parsing happens once, at the edge: a `LoginId` or `Code` that exists is
+//! valid, so the service never re-checks raw strings.
+
+use crate::error::Error;
+
+/// Longest loginId accepted, in characters.
+pub const MAX_LOGIN_ID_CHARS: usize = 256;
+/// Longest profile field (name parts) accepted, in characters.
+pub const MAX_PROFILE_FIELD_CHARS: usize = 256;
+
+/// A project this deployment serves. Validated against configuration by the
+/// HTTP layer; the type only guarantees it is safe inside a storage key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProjectId(String);
+
+impl ProjectId {
+    /// Project ids are ASCII letters and digits (Descope's are `P2…`), which
+    /// keeps `project#loginId` storage keys unambiguous.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric());
+        ok.then(|| ProjectId(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The identifier a user signs in with (usually an email address).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LoginId(String);
+
+impl LoginId {
+    pub fn parse(raw: Option<&str>) -> Result<Self, Error> {
+        let raw = raw.unwrap_or_default();
+        if raw.is_empty() {
+            return Err(Error::MissingArgument("loginId"));
+        }
+        let acceptable =
+            raw.chars().count() <= MAX_LOGIN_ID_CHARS && !raw.chars().any(char::is_control) && raw.trim() == raw;
+        if !acceptable {
+            return Err(Error::InvalidArgument("loginId"));
+        }
+        Ok(LoginId(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A code as typed by the user: exactly six ASCII digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Code(String);
+
+impl Code {
+    pub fn parse(raw: Option<&str>) -> Result<Self, Error> {
+        let raw = raw.unwrap_or_default();
+        if raw.is_empty() {
+            return Err(Error::MissingArgument("code"));
+        }
+        if raw.len() != crate::totp::DIGITS as usize || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::InvalidArgument("code"));
+        }
+        Ok(Code(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+// A code is a credential: keep it out of any Debug output.
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Code(******)")
+    }
+}
+
+/// What signup may say about the user; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub given_name: String,
+    pub middle_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub phone: String,
+}
+
+/// The raw profile fields of a signup body, before validation.
+#[derive(Debug, Default)]
+pub struct ProfileInput<'a> {
+    pub name: Option<&'a str>,
+    pub given_name: Option<&'a str>,
+    pub middle_name: Option<&'a str>,
+    pub family_name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+}
+
+impl Profile {
+    pub fn parse(input: ProfileInput<'_>) -> Result<Self, Error> {
+        let text = |value: Option<&str>, name: &'static str| -> Result<String, Error> {
+            let value = value.unwrap_or_default();
+            if value.chars().count() > MAX_PROFILE_FIELD_CHARS || value.chars().any(char::is_control) {
+                return Err(Error::InvalidArgument(name));
+            }
+            Ok(value.to_owned())
+        };
+        let email = input.email.unwrap_or_default();
+        if !email.is_empty() && !is_plausible_email(email) {
+            return Err(Error::InvalidArgument("email"));
+        }
+        let phone = input.phone.unwrap_or_default();
+        if !phone.is_empty() && !is_plausible_phone(phone) {
+            return Err(Error::InvalidArgument("phone"));
+        }
+        Ok(Profile {
+            name: text(input.name, "name")?,
+            given_name: text(input.given_name, "givenName")?,
+            middle_name: text(input.middle_name, "middleName")?,
+            family_name: text(input.family_name, "familyName")?,
+            email: email.to_owned(),
+            phone: phone.to_owned(),
+        })
+    }
+}
+
+/// A deliberately modest email check: one `@`, a non-empty local part, a
+/// dotted domain, no spaces or control characters, at most 254 characters.
+/// Deliverability is the mail system's business, not ours.
+pub fn is_plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// E.164 in spirit: an optional leading `+`, then 7 to 15 digits, with
+/// spaces, dashes, dots and parentheses allowed as separators.
+pub fn is_plausible_phone(phone: &str) -> bool {
+    let rest = phone.strip_prefix('+').unwrap_or(phone);
+    let digits = rest.bytes().filter(u8::is_ascii_digit).count();
+    let separators_only = rest
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.' | b'(' | b')'));
+    separators_only && (7..=15).contains(&digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_ids() {
+        assert_eq!(LoginId::parse(None), Err(Error::MissingArgument("loginId")));
+        assert_eq!(LoginId::parse(Some("")), Err(Error::MissingArgument("loginId")));
+        assert!(LoginId::parse(Some("alice@example.com")).is_ok());
+        assert!(LoginId::parse(Some("ålice+tötp@例え.jp")).is_ok());
+        assert!(LoginId::parse(Some(&"a".repeat(256))).is_ok());
+        for bad in [&"a".repeat(257) as &str, "a\nb", "a\u{0}b", "tab\t", " alice", "alice "] {
+            assert_eq!(
+                LoginId::parse(Some(bad)),
+                Err(Error::InvalidArgument("loginId")),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn codes() {
+        assert_eq!(Code::parse(None), Err(Error::MissingArgument("code")));
+        assert_eq!(Code::parse(Some("")), Err(Error::MissingArgument("code")));
+        assert!(Code::parse(Some("012345")).is_ok());
+        for bad in ["12345", "1234567", "12ab56", " 12345", "١٢٣٤٥٦", "12 456"] {
+            assert_eq!(Code::parse(Some(bad)), Err(Error::InvalidArgument("code")), "{bad:?}");
+        }
+        assert_eq!(format!("{:?}", Code::parse(Some("123456")).unwrap()), "Code(******)");
+    }
+
+    #[test]
+    fn project_ids() {
+        assert!(ProjectId::parse("P2abcDEF123").is_some());
+        for bad in ["", "P2#x", "P2 x", "P2:x", &"P".repeat(65)] {
+            assert!(ProjectId::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn emails_and_phones() {
+        for good in ["a@b.co", "first.last+tag@sub.example.org"] {
+            assert!(is_plausible_email(good), "{good}");
+        }
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a@@b.co", "a b@c.co", "a@.co", "a@b.co.", "a@b..co",
+        ] {
+            assert!(!is_plausible_email(bad), "{bad}");
+        }
+        for good in ["+14155550123", "+44 20 7946 0958", "(415) 555-0123"] {
+            assert!(is_plausible_phone(good), "{good}");
+        }
+        for bad in ["", "+", "12345", "+1234567890123456", "phone", "+1 415 555 O123"] {
+            assert!(!is_plausible_phone(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn profiles() {
+        let ok = Profile::parse(ProfileInput {
+            name: Some("Alice"),
+            email: Some("a@b.co"),
+            ..Default::default()
+        });
+        assert_eq!(ok.unwrap().name, "Alice");
+        let bad = Profile::parse(ProfileInput {
+            email: Some("nope"),
+            ..Default::default()
+        });
+        assert_eq!(bad, Err(Error::InvalidArgument("email")));
+        let bad = Profile::parse(ProfileInput {
+            phone: Some("call me"),
+            ..Default::default()
+        });
+        assert_eq!(bad, Err(Error::InvalidArgument("phone")));
+        let bad = Profile::parse(ProfileInput {
+            family_name: Some("x\u{7}"),
+            ..Default::default()
+        });
+        assert_eq!(bad, Err(Error::InvalidArgument("familyName")));
+        assert_eq!(Profile::parse(ProfileInput::default()), Ok(Profile::default()));
+    }
+}

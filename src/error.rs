@@ -1,0 +1,187 @@
+//! The one error type of the domain, and its one mapping to HTTP status and
+//! Descope error code. Nothing else in the crate chooses a status or a code.
+
+use std::fmt;
+
+/// Why a request failed. Variants carry only what is safe to show a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Body is not JSON, not an object, or a field has the wrong type.
+    MalformedBody,
+    /// Body is larger than the limit.
+    BodyTooLarge,
+    /// A required argument is missing or empty.
+    MissingArgument(&'static str),
+    /// An argument is present but not acceptable.
+    InvalidArgument(&'static str),
+    /// Authorization header missing or malformed, or the project is not served here.
+    Unauthorized,
+    /// The refresh JWT is invalid, expired, or of another project or user.
+    InvalidRefreshToken,
+    /// Signup for a loginId that is already registered.
+    AlreadyRegistered,
+    /// No such user, or a pending sign-up that expired.
+    UserNotFound,
+    /// Wrong, expired or replayed code: one answer for all three.
+    WrongCode,
+    /// Too many wrong codes; try again after this many seconds.
+    LockedOut { retry_after: u64 },
+    /// The route does not take this method.
+    MethodNotAllowed,
+    /// Storage (or a key store) unreachable, throttled or timed out.
+    Unavailable,
+    /// Anything else. Details go to the log, never to the caller.
+    Internal,
+}
+
+/// What a caller sees of an [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub code: &'static str,
+    pub description: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+/// Seconds a client should wait before retrying a 503.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 1;
+
+impl Error {
+    pub fn reply(&self) -> Reply {
+        let (status, code, description, message, retry_after): (u16, _, _, String, _) = match self {
+            Error::MalformedBody => (
+                400,
+                "E011001",
+                "Bad request",
+                "The request body must be a JSON object with fields of the documented types".into(),
+                None,
+            ),
+            Error::BodyTooLarge => (
+                413,
+                "E011001",
+                "Bad request",
+                "The request body is too large".into(),
+                None,
+            ),
+            Error::MissingArgument(name) => (
+                400,
+                "E011002",
+                "Missing arguments",
+                format!("The {name} argument is required"),
+                None,
+            ),
+            Error::InvalidArgument(name) => (
+                400,
+                "E011003",
+                "Invalid argument",
+                format!("The {name} argument is invalid"),
+                None,
+            ),
+            Error::Unauthorized => (
+                401,
+                "E011003",
+                "Invalid argument",
+                "The Authorization header must be 'Bearer <projectId>' with a project served here".into(),
+                None,
+            ),
+            Error::InvalidRefreshToken => (
+                401,
+                "E061004",
+                "Invalid refresh token",
+                "The refresh token is invalid or expired".into(),
+                None,
+            ),
+            Error::AlreadyRegistered => (
+                409,
+                "E062107",
+                "User already exists",
+                "A user with this loginId is already registered".into(),
+                None,
+            ),
+            Error::UserNotFound => (404, "E062108", "User not found", "Cannot find user".into(), None),
+            Error::WrongCode => (
+                401,
+                "E061102",
+                "Failed to verify TOTP code",
+                "The code is wrong or expired".into(),
+                None,
+            ),
+            Error::LockedOut { retry_after } => (
+                429,
+                "E061103",
+                "Too many attempts",
+                "Too many wrong codes; try again later".into(),
+                Some(*retry_after),
+            ),
+            Error::MethodNotAllowed => (
+                405,
+                "E011001",
+                "Bad request",
+                "Method not allowed on this route".into(),
+                None,
+            ),
+            Error::Unavailable => (
+                503,
+                "E010001",
+                "Service unavailable",
+                "The service is temporarily unavailable; retry shortly".into(),
+                Some(UNAVAILABLE_RETRY_AFTER),
+            ),
+            Error::Internal => (
+                500,
+                "E010000",
+                "Internal error",
+                "An unexpected error occurred".into(),
+                None,
+            ),
+        };
+        Reply {
+            status,
+            code,
+            description,
+            message,
+            retry_after,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reply = self.reply();
+        write!(f, "{} {}", reply.code, reply.description)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes_follow_the_contract() {
+        let table = [
+            (Error::MalformedBody, 400, "E011001"),
+            (Error::BodyTooLarge, 413, "E011001"),
+            (Error::MissingArgument("loginId"), 400, "E011002"),
+            (Error::InvalidArgument("code"), 400, "E011003"),
+            (Error::Unauthorized, 401, "E011003"),
+            (Error::InvalidRefreshToken, 401, "E061004"),
+            (Error::AlreadyRegistered, 409, "E062107"),
+            (Error::UserNotFound, 404, "E062108"),
+            (Error::WrongCode, 401, "E061102"),
+            (Error::LockedOut { retry_after: 7 }, 429, "E061103"),
+            (Error::MethodNotAllowed, 405, "E011001"),
+            (Error::Unavailable, 503, "E010001"),
+            (Error::Internal, 500, "E010000"),
+        ];
+        for (error, status, code) in table {
+            let reply = error.reply();
+            assert_eq!((reply.status, reply.code), (status, code), "{error:?}");
+        }
+        assert_eq!(Error::LockedOut { retry_after: 7 }.reply().retry_after, Some(7));
+        assert_eq!(Error::Unavailable.reply().retry_after, Some(UNAVAILABLE_RETRY_AFTER));
+        assert_eq!(Error::WrongCode.reply().retry_after, None);
+    }
+}

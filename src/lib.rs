@@ -1,0 +1,20 @@
+//! totp-lambda: TOTP sign-up and sign-in on AWS Lambda and DynamoDB,
+//! speaking Descope's TOTP wire format.
+//!
+//! The domain sits in the middle (`domain`, `totp`, `service`), storage
+//! behind a small trait (`store`, with DynamoDB beside it), key material
+//! (`secret_box`, `tokens`), and the HTTP edge (`http`) that the
+//! `src/bin/*` Lambda functions call.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod otpauth;
+pub mod secret_box;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+pub mod totp;

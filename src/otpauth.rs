@@ -1,0 +1,178 @@
+//! A new TOTP key, shown three ways: base32, an `otpauth://` URL (Google's
+//! Key-URI format) and a QR code PNG of that URL.
+
+use base64::Engine as _;
+use qrcode::{Color, EcLevel, QrCode};
+
+use crate::totp::{DIGITS, PERIOD_SECONDS};
+
+/// 160 bits: RFC 4226's recommended length and what every app expects.
+pub const SECRET_BYTES: usize = 20;
+
+/// A TOTP shared secret. Debug output never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpSecret(Vec<u8>);
+
+impl TotpSecret {
+    /// 20 bytes from the operating system's CSPRNG.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut bytes = vec![0u8; SECRET_BYTES];
+        getrandom::fill(&mut bytes)?;
+        Ok(TotpSecret(bytes))
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        TotpSecret(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// RFC 4648 base32, upper case, no padding: what users type into apps.
+    pub fn base32(&self) -> String {
+        data_encoding::BASE32_NOPAD.encode(&self.0)
+    }
+}
+
+impl std::fmt::Debug for TotpSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpSecret(<redacted>)")
+    }
+}
+
+/// What signup and update return: the key three ways.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioning {
+    pub url: String,
+    pub image_png_base64: String,
+    pub key: String,
+}
+
+/// Percent-encode everything but RFC 3986's unreserved characters.
+pub fn percent_encode(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `otpauth://totp/Issuer:account?secret=…&issuer=Issuer&…`, each label part
+/// percent-encoded, the parameters every authenticator app honours stated.
+pub fn provisioning_url(issuer: &str, account: &str, key_base32: &str) -> String {
+    let issuer = percent_encode(issuer);
+    format!(
+        "otpauth://totp/{issuer}:{account}?secret={key_base32}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={PERIOD_SECONDS}",
+        account = percent_encode(account),
+    )
+}
+
+/// Pixels per QR module and modules of quiet zone around the code.
+const MODULE_PIXELS: usize = 6;
+const QUIET_ZONE_MODULES: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QrError {
+    #[error("text does not fit in a QR code")]
+    TooLong,
+    #[error("PNG encoding failed")]
+    Png,
+}
+
+/// A 1-bit greyscale PNG of the QR code for `text`.
+pub fn qr_png(text: &str) -> Result<Vec<u8>, QrError> {
+    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|_| QrError::TooLong)?;
+    let modules = code.width();
+    let colors = code.to_colors();
+    let side = (modules + 2 * QUIET_ZONE_MODULES) * MODULE_PIXELS;
+    let row_bytes = side.div_ceil(8);
+    // In a 1-bit greyscale PNG a set bit is white; start all white.
+    let mut pixels = vec![0xFFu8; row_bytes * side];
+    for y in 0..side {
+        for x in 0..side {
+            let (mx, my) = (x / MODULE_PIXELS, y / MODULE_PIXELS);
+            let inside = QUIET_ZONE_MODULES..QUIET_ZONE_MODULES + modules;
+            if inside.contains(&mx) && inside.contains(&my) {
+                let index = (my - QUIET_ZONE_MODULES) * modules + (mx - QUIET_ZONE_MODULES);
+                if colors.get(index) == Some(&Color::Dark) {
+                    pixels[y * row_bytes + x / 8] &= !(0x80 >> (x % 8));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let side = u32::try_from(side).map_err(|_| QrError::TooLong)?;
+        let mut encoder = png::Encoder::new(&mut out, side, side);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::One);
+        let mut writer = encoder.write_header().map_err(|_| QrError::Png)?;
+        writer.write_image_data(&pixels).map_err(|_| QrError::Png)?;
+        writer.finish().map_err(|_| QrError::Png)?;
+    }
+    Ok(out)
+}
+
+/// The key three ways, for an issuer and an account (the loginId).
+pub fn provision(issuer: &str, account: &str, secret: &TotpSecret) -> Result<Provisioning, QrError> {
+    let key = secret.base32();
+    let url = provisioning_url(issuer, account, &key);
+    let png = qr_png(&url)?;
+    Ok(Provisioning {
+        image_png_base64: base64::engine::general_purpose::STANDARD.encode(png),
+        url,
+        key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_160_bits_and_differ() {
+        let a = TotpSecret::generate().unwrap();
+        let b = TotpSecret::generate().unwrap();
+        assert_eq!(a.as_bytes().len(), 20);
+        assert_ne!(a, b);
+        assert_eq!(a.base32().len(), 32);
+        assert!(a
+            .base32()
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c)));
+        assert!(!format!("{a:?}").contains(&a.base32()));
+    }
+
+    #[test]
+    fn base32_matches_rfc4648() {
+        // RFC 4648 section 10 test vector, unpadded.
+        assert_eq!(TotpSecret::from_bytes(b"foobar".to_vec()).base32(), "MZXW6YTBOI");
+    }
+
+    #[test]
+    fn url_encodes_label_parts_and_repeats_issuer() {
+        let url = provisioning_url("Acme Corp", "alice@example.com", "JBSWY3DPEHPK3PXP");
+        assert_eq!(
+            url,
+            "otpauth://totp/Acme%20Corp:alice%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Acme%20Corp&algorithm=SHA1&digits=6&period=30"
+        );
+    }
+
+    #[test]
+    fn percent_encoding_covers_reserved_and_utf8() {
+        assert_eq!(percent_encode("a-b.c_d~e"), "a-b.c_d~e");
+        assert_eq!(percent_encode("a:b/c?d&e=f#g"), "a%3Ab%2Fc%3Fd%26e%3Df%23g");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn qr_png_is_a_png() {
+        let png = qr_png("otpauth://totp/A:b?secret=JBSWY3DPEHPK3PXP&issuer=A").unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+}

@@ -1,0 +1,430 @@
+//! The use-cases: sign up, verify a code, update a key, publish keys.
+//! Inputs arrive validated; every outcome is a value or a domain [`Error`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::domain::{Code, LoginId, Profile, ProjectId};
+use crate::error::Error;
+use crate::otpauth::{self, Provisioning, QrError, TotpSecret};
+use crate::secret_box::SecretBox;
+use crate::store::{Attempts, NewEnrollment, PendingKey, Status, Store, StoreError, UserKey, UserRecord};
+use crate::tokens::{Claims, TokenKeys, REFRESH_DRN, SESSION_DRN};
+use crate::totp;
+
+/// Unix seconds. Injected so tests can move time (expiry, lockout windows).
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        }))
+    }
+
+    /// A clock that reads `time`, which the caller may move.
+    pub fn manual(time: Arc<AtomicU64>) -> Self {
+        Clock(Arc::new(move || time.load(Ordering::SeqCst)))
+    }
+
+    pub fn now(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+/// Everything a request needs, built once per cold start.
+pub struct App<S> {
+    pub config: Config,
+    pub store: S,
+    pub secret_box: SecretBox,
+    /// Absent in functions that issue and check no tokens (signup).
+    pub tokens: Option<TokenKeys>,
+    pub clock: Clock,
+}
+
+/// A signup request after validation.
+#[derive(Debug)]
+pub struct SignupRequest {
+    pub login_id: LoginId,
+    pub profile: Profile,
+    pub sso_app_id: Option<String>,
+}
+
+/// A verify request after validation.
+#[derive(Debug)]
+pub struct VerifyRequest {
+    pub login_id: LoginId,
+    pub code: Code,
+    /// `loginOptions.stepup` or `.mfa`: the caller must prove a session.
+    pub step_up: bool,
+    /// The refresh JWT from the Authorization header, if any.
+    pub refresh_jwt: Option<String>,
+    pub custom_claims: Option<Map<String, Value>>,
+}
+
+/// The user as the JWTResponse shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserView {
+    pub login_id: String,
+    pub user_id: String,
+    pub created_time: u64,
+    pub profile: Profile,
+    pub sso_app_ids: Vec<String>,
+}
+
+/// A successful verify.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session_jwt: String,
+    pub refresh_jwt: String,
+    pub refresh_expires_at: u64,
+    pub refresh_ttl_seconds: u64,
+    pub user: UserView,
+    pub first_seen: bool,
+}
+
+/// What to do with one more attempt at a code, given the counted attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptPlan {
+    /// No window, or it has ended: this attempt opens a new one.
+    StartWindow,
+    /// Count it in the window that started then.
+    Count { window_start: u64 },
+    /// The window is full: refuse until it ends.
+    Locked { retry_after: u64 },
+}
+
+/// Lockout as a pure decision: at most `limit` attempts per window of
+/// `window` seconds, the window starting at its first attempt.
+pub fn plan_attempt(observed: Attempts, limit: u32, window: u64, now: u64) -> AttemptPlan {
+    match observed.window_start {
+        Some(start) if start.saturating_add(window) > now => {
+            if observed.count >= limit {
+                AttemptPlan::Locked {
+                    retry_after: (start + window - now).max(1),
+                }
+            } else {
+                AttemptPlan::Count { window_start: start }
+            }
+        }
+        _ => AttemptPlan::StartWindow,
+    }
+}
+
+/// How often a contended attempt is re-read and retried before answering 429.
+const ATTEMPT_RETRIES: usize = 4;
+
+fn random_id(prefix: &str, bytes: usize) -> Result<String, Error> {
+    let mut raw = vec![0u8; bytes];
+    getrandom::fill(&mut raw).map_err(|_| internal("random source failed"))?;
+    Ok(format!("{prefix}{}", data_encoding::BASE32_NOPAD.encode(&raw)))
+}
+
+fn internal(what: &str) -> Error {
+    tracing::error!(what, "internal error");
+    Error::Internal
+}
+
+/// Storage failures that are not a lost race.
+fn storage(error: StoreError) -> Error {
+    match error {
+        StoreError::Unavailable(why) => {
+            tracing::warn!(why, "storage unavailable");
+            Error::Unavailable
+        }
+        StoreError::Conflict => Error::Internal,
+        StoreError::Corrupt(why) | StoreError::Other(why) => internal(&why),
+    }
+}
+
+fn provision(issuer: &str, login_id: &LoginId, secret: &TotpSecret) -> Result<Provisioning, Error> {
+    otpauth::provision(issuer, login_id.as_str(), secret).map_err(|e| match e {
+        // Only an extreme loginId makes the URL too long for a QR code.
+        QrError::TooLong => Error::InvalidArgument("loginId"),
+        QrError::Png => internal("png encoding failed"),
+    })
+}
+
+impl<S: Store> App<S> {
+    fn tokens(&self) -> Result<&TokenKeys, Error> {
+        self.tokens
+            .as_ref()
+            .ok_or_else(|| internal("this function has no signing keys"))
+    }
+
+    fn seal(&self, key: &UserKey, secret: &TotpSecret) -> Result<crate::secret_box::SealedSecret, Error> {
+        self.secret_box
+            .seal(&key.project, &key.login_id, secret)
+            .map_err(|_| internal("sealing a secret failed"))
+    }
+
+    fn open(&self, key: &UserKey, sealed: &crate::secret_box::SealedSecret) -> Result<TotpSecret, Error> {
+        self.secret_box.open(&key.project, &key.login_id, sealed).map_err(|e| {
+            tracing::error!(error = %e, "a stored secret does not decrypt");
+            Error::Internal
+        })
+    }
+
+    /// POST /v1/auth/totp/signup
+    pub async fn signup(&self, project: ProjectId, request: SignupRequest) -> Result<Provisioning, Error> {
+        let now = self.clock.now();
+        let key = UserKey {
+            project,
+            login_id: request.login_id,
+        };
+        let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
+        // Everything that can fail on input is done before anything is written.
+        let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
+        let enrollment = NewEnrollment {
+            enrollment_id: random_id("E", 16)?,
+            secret: self.seal(&key, &secret)?,
+            profile: request.profile,
+            sso_app_id: request.sso_app_id,
+            expires_at: now + self.config.pending_ttl_seconds,
+            key,
+        };
+        match self.store.put_pending_signup(&enrollment).await {
+            Ok(()) => Ok(provisioning),
+            Err(StoreError::Conflict) => Err(Error::AlreadyRegistered),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    async fn live_record(&self, key: &UserKey, now: u64) -> Result<UserRecord, Error> {
+        let record = self.store.get(key).await.map_err(storage)?;
+        record.filter(|r| r.is_live(now)).ok_or(Error::UserNotFound)
+    }
+
+    /// Takes one attempt from the user's lockout budget before a code is
+    /// even looked at, so parallel guesses cannot exceed the limit.
+    async fn take_attempt(&self, key: &UserKey, mut observed: Attempts, now: u64) -> Result<(), Error> {
+        let (limit, window) = (self.config.lockout_max_attempts, self.config.lockout_window_seconds);
+        for _ in 0..ATTEMPT_RETRIES {
+            let written = match plan_attempt(observed, limit, window, now) {
+                AttemptPlan::Locked { retry_after } => return Err(Error::LockedOut { retry_after }),
+                AttemptPlan::StartWindow => self.store.start_attempt_window(key, now, window).await,
+                AttemptPlan::Count { window_start } => self.store.count_attempt(key, window_start, limit).await,
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                // Someone else counted first: look again.
+                Err(StoreError::Conflict) => observed = self.live_record(key, now).await?.attempts,
+                Err(e) => return Err(storage(e)),
+            }
+        }
+        // Sustained contention on one user: transient by nature.
+        Err(Error::LockedOut { retry_after: 1 })
+    }
+
+    /// The refresh token in the header, verified and owned by `user_id`.
+    fn session_of(
+        &self,
+        project: &ProjectId,
+        refresh_jwt: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<Claims, Error> {
+        let token = refresh_jwt.ok_or(Error::InvalidRefreshToken)?;
+        let claims = self
+            .tokens()?
+            .verify_refresh(token, project)
+            .map_err(|_| Error::InvalidRefreshToken)?;
+        if user_id != Some(claims.sub.as_str()) {
+            return Err(Error::InvalidRefreshToken);
+        }
+        Ok(claims)
+    }
+
+    /// POST /v1/auth/totp/verify
+    pub async fn verify(&self, project: ProjectId, request: VerifyRequest) -> Result<SignedIn, Error> {
+        let now = self.clock.now();
+        let key = UserKey {
+            project,
+            login_id: request.login_id,
+        };
+        let record = self.live_record(&key, now).await?;
+        let registered_id = match &record.status {
+            Status::Registered { user_id, .. } => Some(user_id.as_str()),
+            Status::Pending { .. } => None,
+        };
+        if request.step_up {
+            self.session_of(&key.project, request.refresh_jwt.as_deref(), registered_id)?;
+        }
+        self.take_attempt(&key, record.attempts, now).await?;
+
+        let code = request.code.as_str();
+        let current = self.open(&key, &record.secret)?;
+        let current_step = totp::matching_step(current.as_bytes(), code, now);
+        let pending = match (&record.status, record.live_pending_key(now)) {
+            (Status::Registered { .. }, Some(p)) => Some((p, self.open(&key, &p.secret)?)),
+            _ => None,
+        };
+        let pending_step = pending
+            .as_ref()
+            .and_then(|(_, s)| totp::matching_step(s.as_bytes(), code, now));
+        // A step not newer than the last accepted one is a replay: same answer as a wrong code.
+        let fresh = |step: Option<totp::TimeStep>| step.filter(|s| record.last_step.is_none_or(|last| s.0 > last));
+
+        let (user_id, created_time, first_seen) =
+            match (&record.status, fresh(current_step), fresh(pending_step), &pending) {
+                (Status::Pending { .. }, Some(step), _, _) => {
+                    let user_id = random_id("U2", 16)?;
+                    self.store
+                        .complete_signup(&key, &record.enrollment_id, step.0, &user_id, now)
+                        .await
+                        .map_err(lost_race)?;
+                    (user_id, now, true)
+                }
+                // A code of the new key confirms it and retires the old one.
+                (Status::Registered { user_id, created_time }, _, Some(step), Some((pending_key, _))) => {
+                    self.store
+                        .promote_pending_key(&key, pending_key, step.0, now)
+                        .await
+                        .map_err(lost_race)?;
+                    (user_id.clone(), *created_time, false)
+                }
+                (Status::Registered { user_id, created_time }, Some(step), _, _) => {
+                    self.store
+                        .record_sign_in(&key, &record.enrollment_id, step.0)
+                        .await
+                        .map_err(lost_race)?;
+                    (user_id.clone(), *created_time, false)
+                }
+                _ => return Err(Error::WrongCode),
+            };
+
+        let user = UserView {
+            login_id: key.login_id.as_str().to_owned(),
+            user_id,
+            created_time,
+            profile: record.profile,
+            sso_app_ids: record.sso_app_id.into_iter().collect(),
+        };
+        self.issue_tokens(&key.project, user, first_seen, request.custom_claims, now)
+    }
+
+    fn issue_tokens(
+        &self,
+        project: &ProjectId,
+        user: UserView,
+        first_seen: bool,
+        custom_claims: Option<Map<String, Value>>,
+        now: u64,
+    ) -> Result<SignedIn, Error> {
+        let tokens = self.tokens()?;
+        let claims = |drn: &str, ttl: u64, nsec: Option<Map<String, Value>>| Claims {
+            iss: project.as_str().to_owned(),
+            sub: user.user_id.clone(),
+            iat: now,
+            exp: now + ttl,
+            amr: vec!["totp".into()],
+            drn: drn.into(),
+            nsec,
+        };
+        let refresh_ttl = self.config.refresh_ttl_seconds;
+        let nsec = custom_claims.filter(|c| !c.is_empty());
+        let session = tokens.sign(&claims(SESSION_DRN, self.config.session_ttl_seconds, nsec));
+        let refresh = tokens.sign(&claims(REFRESH_DRN, refresh_ttl, None));
+        let (Ok(session_jwt), Ok(refresh_jwt)) = (session, refresh) else {
+            return Err(internal("signing a token failed"));
+        };
+        Ok(SignedIn {
+            session_jwt,
+            refresh_jwt,
+            refresh_expires_at: now + refresh_ttl,
+            refresh_ttl_seconds: refresh_ttl,
+            user,
+            first_seen,
+        })
+    }
+
+    /// POST /v1/auth/totp/update
+    pub async fn update(
+        &self,
+        project: ProjectId,
+        refresh_jwt: Option<&str>,
+        login_id: LoginId,
+    ) -> Result<Provisioning, Error> {
+        let now = self.clock.now();
+        // The token is checked before the store is read: no token, no lookup.
+        let token = refresh_jwt.ok_or(Error::InvalidRefreshToken)?;
+        let claims = self
+            .tokens()?
+            .verify_refresh(token, &project)
+            .map_err(|_| Error::InvalidRefreshToken)?;
+        let key = UserKey { project, login_id };
+        let record = self.live_record(&key, now).await?;
+        let Status::Registered { user_id, .. } = &record.status else {
+            return Err(Error::UserNotFound);
+        };
+        if *user_id != claims.sub {
+            return Err(Error::InvalidRefreshToken);
+        }
+        let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
+        let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
+        let pending = PendingKey {
+            enrollment_id: random_id("E", 16)?,
+            secret: self.seal(&key, &secret)?,
+            expires_at: now + self.config.pending_ttl_seconds,
+        };
+        match self.store.put_pending_key(&key, user_id, &pending).await {
+            Ok(()) => Ok(provisioning),
+            Err(StoreError::Conflict) => Err(Error::UserNotFound),
+            Err(e) => Err(storage(e)),
+        }
+    }
+}
+
+/// A conditional write that lost to another request (a replay, a newer
+/// signup, a racing verify) answers like a wrong code.
+fn lost_race(error: StoreError) -> Error {
+    match error {
+        StoreError::Conflict => Error::WrongCode,
+        other => storage(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempts(count: u32, window_start: Option<u64>) -> Attempts {
+        Attempts { count, window_start }
+    }
+
+    #[test]
+    fn lockout_plan() {
+        let (limit, window) = (5, 900);
+        assert_eq!(
+            plan_attempt(attempts(0, None), limit, window, 1000),
+            AttemptPlan::StartWindow
+        );
+        assert_eq!(
+            plan_attempt(attempts(4, Some(1000)), limit, window, 1899),
+            AttemptPlan::Count { window_start: 1000 }
+        );
+        assert_eq!(
+            plan_attempt(attempts(5, Some(1000)), limit, window, 1000),
+            AttemptPlan::Locked { retry_after: 900 }
+        );
+        assert_eq!(
+            plan_attempt(attempts(5, Some(1000)), limit, window, 1899),
+            AttemptPlan::Locked { retry_after: 1 }
+        );
+        // The window ends exactly `window` seconds after it started.
+        assert_eq!(
+            plan_attempt(attempts(5, Some(1000)), limit, window, 1900),
+            AttemptPlan::StartWindow
+        );
+        assert_eq!(
+            plan_attempt(attempts(9, Some(0)), limit, window, 5000),
+            AttemptPlan::StartWindow
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! What the service keeps about each user, and the small trait it is kept
+//! behind. Every method that changes state is a single conditional write, so
+//! two racing requests can never both win (see `dynamo.rs`).
+
+use std::future::Future;
+
+use crate::domain::{LoginId, Profile, ProjectId};
+use crate::secret_box::SealedSecret;
+
+pub mod dynamo;
+
+/// Which user of which project. Every stored item belongs to exactly one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserKey {
+    pub project: ProjectId,
+    pub login_id: LoginId,
+}
+
+/// Where a loginId is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Signed up, no code verified yet; gone (for every decision) after `expires_at`.
+    Pending { expires_at: u64 },
+    /// A code was verified: the user exists.
+    Registered { user_id: String, created_time: u64 },
+}
+
+/// Wrong-code accounting for lockout: attempts taken in the window that
+/// started at `window_start`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempts {
+    pub count: u32,
+    pub window_start: Option<u64>,
+}
+
+/// A new key from update, waiting for its first verified code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingKey {
+    pub enrollment_id: String,
+    pub secret: SealedSecret,
+    pub expires_at: u64,
+}
+
+/// One user (or would-be user) as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub status: Status,
+    /// Changes whenever the secret changes; writes that assume a secret name it.
+    pub enrollment_id: String,
+    pub secret: SealedSecret,
+    pub profile: Profile,
+    pub sso_app_id: Option<String>,
+    /// The newest time step accepted for this user (replay protection).
+    pub last_step: Option<u64>,
+    pub attempts: Attempts,
+    pub pending_key: Option<PendingKey>,
+}
+
+impl UserRecord {
+    /// A pending sign-up past its lifetime is treated as absent, whatever
+    /// DynamoDB's TTL sweeper has or has not done yet.
+    pub fn is_live(&self, now: u64) -> bool {
+        match self.status {
+            Status::Pending { expires_at } => expires_at > now,
+            Status::Registered { .. } => true,
+        }
+    }
+
+    /// The pending key from update, if it has not expired.
+    pub fn live_pending_key(&self, now: u64) -> Option<&PendingKey> {
+        self.pending_key.as_ref().filter(|p| p.expires_at > now)
+    }
+}
+
+/// A sign-up waiting for its first code.
+#[derive(Debug, Clone)]
+pub struct NewEnrollment {
+    pub key: UserKey,
+    pub enrollment_id: String,
+    pub secret: SealedSecret,
+    pub profile: Profile,
+    pub sso_app_id: Option<String>,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A condition did not hold: another request changed the item first, or
+    /// the item is not in the state the write requires.
+    #[error("condition failed")]
+    Conflict,
+    /// Unreachable, throttled or timed out after the client's retries.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// An item that does not have the layout this code writes.
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    /// Anything else (a misconfigured table, a rejected request).
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// Storage of users and pending sign-ups.
+pub trait Store: Send + Sync {
+    /// A strongly consistent read.
+    fn get(&self, key: &UserKey) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
+
+    /// Stores a pending sign-up, replacing a pending (or expired) one.
+    /// `Conflict` when the loginId is registered; then nothing changes.
+    fn put_pending_signup(&self, enrollment: &NewEnrollment) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Opens a new lockout window with this attempt as its first, if the
+    /// window `observed` is absent or ended at or before `now - window`.
+    fn start_attempt_window(
+        &self,
+        key: &UserKey,
+        now: u64,
+        window: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts one attempt in the window that started at `window_start`, if
+    /// fewer than `limit` were counted there. `Conflict` otherwise.
+    fn count_attempt(
+        &self,
+        key: &UserKey,
+        window_start: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Pending → registered, if the pending sign-up is still the one whose
+    /// secret matched (`enrollment_id`) and has not expired at `now`.
+    fn complete_signup(
+        &self,
+        key: &UserKey,
+        enrollment_id: &str,
+        step: u64,
+        user_id: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records a sign-in at `step`, if the secret is still `enrollment_id`'s
+    /// and `step` is newer than the last accepted one.
+    fn record_sign_in(
+        &self,
+        key: &UserKey,
+        enrollment_id: &str,
+        step: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes the pending key the user's key at `step`, if it is still pending,
+    /// unexpired at `now`, and `step` is newer than the last accepted one.
+    fn promote_pending_key(
+        &self,
+        key: &UserKey,
+        pending: &PendingKey,
+        step: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a pending key for the registered user `user_id`, replacing any
+    /// earlier pending key. `Conflict` if the loginId is not that user's.
+    fn put_pending_key(
+        &self,
+        key: &UserKey,
+        user_id: &str,
+        pending: &PendingKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,160 @@
+//! RFC 6238 time-based one-time passwords.
+//!
+//! Our own core rather than a crate's `check()`: replay protection needs to
+//! know *which* time step a code matched, and every candidate must be
+//! compared in constant time.
+
+use hmac::{Hmac, Mac};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
+
+/// Seconds per time step (RFC 6238's X). Authenticator apps assume 30.
+pub const PERIOD_SECONDS: u64 = 30;
+/// Digits in a code. Authenticator apps assume 6.
+pub const DIGITS: u32 = 6;
+/// Steps accepted either side of the current one, for clock drift and typing time.
+pub const SKEW_STEPS: u64 = 1;
+
+/// A 30-second window counted from the Unix epoch (RFC 6238's T with T0 = 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimeStep(pub u64);
+
+impl TimeStep {
+    pub fn at(unix_seconds: u64) -> Self {
+        TimeStep(unix_seconds / PERIOD_SECONDS)
+    }
+}
+
+/// The HMAC of RFC 6238 section 1.2. Production uses SHA-1 only (the one
+/// every authenticator app honours); the others exist for the RFC vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+fn hmac_digest<M: Mac + hmac::digest::KeyInit>(key: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+    // HMAC accepts keys of any length; the Option only mirrors the API.
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).ok()?;
+    mac.update(msg);
+    Some(mac.finalize().into_bytes().to_vec())
+}
+
+/// RFC 4226 HOTP value (dynamic truncation, then modulo 10^digits).
+pub fn hotp(algorithm: Algorithm, secret: &[u8], counter: u64, digits: u32) -> Option<u32> {
+    let msg = counter.to_be_bytes();
+    let digest = match algorithm {
+        Algorithm::Sha1 => hmac_digest::<Hmac<sha1::Sha1>>(secret, &msg),
+        Algorithm::Sha256 => hmac_digest::<Hmac<sha2::Sha256>>(secret, &msg),
+        Algorithm::Sha512 => hmac_digest::<Hmac<sha2::Sha512>>(secret, &msg),
+    }?;
+    let offset = usize::from(digest.last()? & 0x0f);
+    let window = digest.get(offset..offset + 4)?;
+    let binary = u32::from_be_bytes([window[0] & 0x7f, window[1], window[2], window[3]]);
+    Some(binary % 10u32.checked_pow(digits)?)
+}
+
+/// The code for one step, zero-padded to `digits`.
+pub fn code_at(algorithm: Algorithm, secret: &[u8], step: TimeStep, digits: u32) -> Option<String> {
+    let value = hotp(algorithm, secret, step.0, digits)?;
+    Some(format!("{value:0width$}", width = digits as usize))
+}
+
+/// The time step whose SHA-1 code equals `code`, looking at the current step
+/// and `SKEW_STEPS` either side. All candidates are computed and compared in
+/// constant time, so timing tells nothing about which (if any) matched. When
+/// two steps match (a one-in-a-million coincidence) the newest wins, which is
+/// the conservative choice for replay protection.
+pub fn matching_step(secret: &[u8], code: &str, unix_seconds: u64) -> Option<TimeStep> {
+    let current = TimeStep::at(unix_seconds).0;
+    let mut matched = subtle::Choice::from(0u8);
+    let mut found = 0u64;
+    for step in current.saturating_sub(SKEW_STEPS)..=current.saturating_add(SKEW_STEPS) {
+        let Some(candidate) = code_at(Algorithm::Sha1, secret, TimeStep(step), DIGITS) else {
+            continue;
+        };
+        let equal = candidate.as_bytes().ct_eq(code.as_bytes());
+        found = u64::conditional_select(&found, &step, equal);
+        matched |= equal;
+    }
+    bool::from(matched).then_some(TimeStep(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED_SHA1: &[u8] = b"12345678901234567890";
+    const SEED_SHA256: &[u8] = b"12345678901234567890123456789012";
+    const SEED_SHA512: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
+
+    /// RFC 6238 Appendix B: time, SHA1, SHA256, SHA512 (8 digits, T0 = 0, X = 30).
+    const APPENDIX_B: [(u64, &str, &str, &str); 6] = [
+        (59, "94287082", "46119246", "90693936"),
+        (1111111109, "07081804", "68084774", "25091201"),
+        (1111111111, "14050471", "67062674", "99943326"),
+        (1234567890, "89005924", "91819424", "93441116"),
+        (2000000000, "69279037", "90698825", "38618901"),
+        (20000000000, "65353130", "77737706", "47863826"),
+    ];
+
+    fn otp(algorithm: Algorithm, seed: &[u8], step: TimeStep, digits: u32) -> String {
+        code_at(algorithm, seed, step, digits).unwrap()
+    }
+
+    #[test]
+    fn rfc6238_appendix_b_vectors() {
+        for (time, sha1, sha256, sha512) in APPENDIX_B {
+            let step = TimeStep::at(time);
+            assert_eq!(otp(Algorithm::Sha1, SEED_SHA1, step, 8), sha1, "SHA1 at {time}");
+            assert_eq!(otp(Algorithm::Sha256, SEED_SHA256, step, 8), sha256, "SHA256 at {time}");
+            assert_eq!(otp(Algorithm::Sha512, SEED_SHA512, step, 8), sha512, "SHA512 at {time}");
+        }
+    }
+
+    #[test]
+    fn six_digit_codes_are_the_low_digits_of_the_rfc_values() {
+        // Truncation to 6 digits is the same value modulo 10^6.
+        for (time, sha1, _, _) in APPENDIX_B {
+            assert_eq!(otp(Algorithm::Sha1, SEED_SHA1, TimeStep::at(time), 6), sha1[2..]);
+        }
+    }
+
+    #[test]
+    fn accepts_one_step_either_side_and_reports_which() {
+        let now = 1_111_111_111;
+        let current = TimeStep::at(now);
+        for offset in [-1i64, 0, 1] {
+            let step = TimeStep((current.0 as i64 + offset) as u64);
+            let code = otp(Algorithm::Sha1, SEED_SHA1, step, DIGITS);
+            assert_eq!(matching_step(SEED_SHA1, &code, now), Some(step), "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn refuses_codes_two_steps_away_and_wrong_codes() {
+        let now = 1_111_111_111;
+        let current = TimeStep::at(now).0;
+        for step in [current - 2, current + 2] {
+            let code = otp(Algorithm::Sha1, SEED_SHA1, TimeStep(step), DIGITS);
+            // Guard against a coincidental match inside the window.
+            let inside: Vec<String> = (current - 1..=current + 1)
+                .map(|s| otp(Algorithm::Sha1, SEED_SHA1, TimeStep(s), DIGITS))
+                .collect();
+            if !inside.contains(&code) {
+                assert_eq!(matching_step(SEED_SHA1, &code, now), None);
+            }
+        }
+        let right = otp(Algorithm::Sha1, SEED_SHA1, TimeStep(current), DIGITS);
+        let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+        assert_eq!(matching_step(SEED_SHA1, &wrong, now), None);
+        assert_eq!(matching_step(SEED_SHA1, "", now), None);
+        assert_eq!(matching_step(SEED_SHA1, &format!("{right}0"), now), None);
+    }
+
+    #[test]
+    fn works_at_the_epoch_without_underflow() {
+        let code = otp(Algorithm::Sha1, SEED_SHA1, TimeStep(0), DIGITS);
+        assert_eq!(matching_step(SEED_SHA1, &code, 0), Some(TimeStep(0)));
+    }
+}

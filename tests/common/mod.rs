@@ -1,0 +1,259 @@
+//! Shared harness for the integration tests: a fresh table on DynamoDB
+//! Local per test, real keys, a movable clock, and an independent TOTP
+//! implementation (totp-rs) to compute codes from the keys we hand out.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request};
+use serde_json::Value;
+use totp_lambda::config::Config;
+use totp_lambda::secret_box::{generate_keys_document, SecretBox};
+use totp_lambda::service::{App, Clock};
+use totp_lambda::store::dynamo::{ensure_table, DynamoStore};
+use totp_lambda::tokens::TokenKeys;
+
+pub const PROJECT: &str = "P2TestProjectA";
+pub const OTHER_PROJECT: &str = "P2TestProjectB";
+pub const ISSUER: &str = "Acme Test";
+/// A fixed start time, in the middle of a 30 s step.
+pub const T0: u64 = 1_800_000_015;
+
+/// DynamoDB Local, started by `make test` (scripts/test.sh).
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .expect("AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local: run the tests with `make test`")
+}
+
+pub fn dynamodb_client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .timeout_config(totp_lambda::app::timeouts())
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(3))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    dynamodb_client_for(&endpoint())
+}
+
+/// An RSA key pair in PKCS#8 PEM, made by openssl (once per test binary).
+pub fn rsa_private_pem(index: usize) -> String {
+    static KEYS: OnceLock<Vec<String>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        (0..2)
+            .map(|_| {
+                let out = std::process::Command::new("openssl")
+                    .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+                    .output()
+                    .expect("openssl must be installed");
+                assert!(out.status.success(), "openssl genpkey failed");
+                String::from_utf8(out.stdout).unwrap()
+            })
+            .collect()
+    })[index]
+        .clone()
+}
+
+pub fn signing_keys_json() -> String {
+    serde_json::json!({"keys": [{"kid": "test-key-1", "privateKeyPem": rsa_private_pem(0)}]}).to_string()
+}
+
+pub fn encryption_keys_json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| generate_keys_document("enc-test-1").unwrap())
+}
+
+pub fn unique_table() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "t{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+pub fn config(table: &str) -> Config {
+    Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(table.to_owned()),
+        "PROJECT_ID" => Some(format!("{PROJECT},{OTHER_PROJECT}")),
+        "TOTP_ISSUER" => Some(ISSUER.to_owned()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// A test deployment: the App, its table, and the clock it reads.
+pub struct Harness {
+    pub app: App<DynamoStore>,
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub time: Arc<AtomicU64>,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        let table = unique_table();
+        let client = dynamodb_client();
+        ensure_table(&client, &table)
+            .await
+            .expect("create table on DynamoDB Local");
+        let mut config = config(&table);
+        adjust(&mut config);
+        let time = Arc::new(AtomicU64::new(T0));
+        let app = App {
+            config,
+            store: DynamoStore::new(client.clone(), table.clone()),
+            secret_box: SecretBox::from_json(encryption_keys_json()).unwrap(),
+            tokens: Some(TokenKeys::from_json(&signing_keys_json()).unwrap()),
+            clock: Clock::manual(time.clone()),
+        };
+        Harness {
+            app,
+            client,
+            table,
+            time,
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.time.load(Ordering::SeqCst)
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.time.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    pub async fn signup(&self, login_id: &str) -> (u16, Value) {
+        let body = serde_json::json!({"loginId": login_id}).to_string();
+        call_signup(
+            &self.app,
+            request(Method::POST, "/v1/auth/totp/signup", Some(&bearer(PROJECT)), &body),
+        )
+        .await
+    }
+
+    pub async fn verify(&self, login_id: &str, code: &str) -> (u16, Value) {
+        let body = serde_json::json!({"loginId": login_id, "code": code}).to_string();
+        call_verify(
+            &self.app,
+            request(Method::POST, "/v1/auth/totp/verify", Some(&bearer(PROJECT)), &body),
+        )
+        .await
+    }
+
+    /// Signs `login_id` up and completes the sign-up; returns the key and the verify response.
+    pub async fn register(&self, login_id: &str) -> (String, Value) {
+        let (status, body) = self.signup(login_id).await;
+        assert_eq!(status, 200, "{body}");
+        let key = body["key"].as_str().unwrap().to_owned();
+        let (status, body) = self.verify(login_id, &code(&key, self.now())).await;
+        assert_eq!(status, 200, "{body}");
+        (key, body)
+    }
+
+    /// Every item in the table, raw.
+    pub async fn scan(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let out = self.client.scan().table_name(&self.table).send().await.unwrap();
+        out.items.unwrap_or_default()
+    }
+}
+
+pub fn bearer(value: &str) -> String {
+    format!("Bearer {value}")
+}
+
+pub fn request(method: Method, path: &str, authorization: Option<&str>, body: &str) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path}"))
+        .header("content-type", "application/json");
+    if let Some(auth) = authorization {
+        builder = builder.header("authorization", auth);
+    }
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(body.to_owned())
+    };
+    builder.body(body).unwrap()
+}
+
+pub async fn into_parts(response: lambda_http::Response<Body>) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        Body::Binary(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, body)
+}
+
+pub async fn call_signup(app: &App<DynamoStore>, req: Request) -> (u16, Value) {
+    into_parts(totp_lambda::http::signup(app, req).await.unwrap()).await
+}
+
+pub async fn call_verify(app: &App<DynamoStore>, req: Request) -> (u16, Value) {
+    into_parts(totp_lambda::http::verify(app, req).await.unwrap()).await
+}
+
+pub async fn call_update(app: &App<DynamoStore>, req: Request) -> (u16, Value) {
+    into_parts(totp_lambda::http::update(app, req).await.unwrap()).await
+}
+
+/// The code an authenticator app shows at `time` for a base32 key,
+/// computed by totp-rs, an implementation independent of ours.
+pub fn code(key_base32: &str, time: u64) -> String {
+    let secret = totp_rs::Secret::Encoded(key_base32.to_owned())
+        .to_bytes()
+        .expect("base32 key");
+    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret).generate(time)
+}
+
+/// A six-digit code that is none of the codes valid around `time`.
+pub fn wrong_code(key_base32: &str, time: u64) -> String {
+    let valid: Vec<String> = [time - 30, time, time + 30]
+        .iter()
+        .map(|t| code(key_base32, *t))
+        .collect();
+    (0..)
+        .map(|i: u32| format!("{:06}", (i * 7919) % 1_000_000))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
+/// Decodes a base64 PNG QR code with rqrr, a real QR decoder.
+pub fn decode_qr(image_base64: &str) -> String {
+    use base64::Engine as _;
+    let png_bytes = base64::engine::general_purpose::STANDARD
+        .decode(image_base64)
+        .expect("raw base64");
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buffer).expect("PNG data");
+    let (width, height) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| buffer[(y * width + x) * channels]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "exactly one QR code in the image");
+    let (_, content) = grids[0].decode().expect("QR decodes");
+    content
+}
