@@ -1,0 +1,19 @@
+# Two commands on a fresh machine: `make dev` and `make test`.
+.PHONY: dev test setup keys build clean
+
+dev: ## install what is missing, start DynamoDB Local, serve every function on :9000
+	bash scripts/dev.sh
+
+test: ## install, start services, run every check and test, stop
+	bash scripts/test.sh
+
+setup: ## only install the tools (venv, DynamoDB Local)
+	bash scripts/setup.sh
+
+build: ## Lambda artifacts for arm64 (what `sam build` runs)
+	bash scripts/setup.sh
+	rustup target add aarch64-unknown-linux-gnu
+	.venv/bin/cargo-lambda lambda build --release --arm64
+
+clean:
+	rm -rf target .dev .aws-sam

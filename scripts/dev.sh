@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# make dev: installs what is missing, starts DynamoDB Local (unless
+# AWS_ENDPOINT_URL_DYNAMODB names another DynamoDB), creates the table,
+# and serves every function with `cargo lambda watch` on the contract's
+# paths. Ctrl-C stops everything it started.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+bash scripts/setup.sh
+ensure_dev_keys
+trap 'stop_started' EXIT
+trap 'exit 130' INT TERM
+
+export PROJECT_ID=${PROJECT_ID:-P2TotpLambdaLocalDev}
+export TOTP_ISSUER=${TOTP_ISSUER:-totp-lambda local}
+export TABLE_NAME=${TABLE_NAME:-totp-lambda-local}
+export PENDING_TTL_SECONDS=${PENDING_TTL_SECONDS:-600}
+PORT=${PORT:-9000}
+
+if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
+  ddb_port=${DYNAMODB_LOCAL_PORT:-8000}
+  start_dynamodb_local "$ddb_port"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
+fi
+cargo run -q --example create_table -- "$TABLE_NAME"
+
+# The functions see exactly these variables.
+cat >"$ROOT/.dev/watch.env" <<ENV
+PROJECT_ID="$PROJECT_ID"
+TOTP_ISSUER="$TOTP_ISSUER"
+TABLE_NAME="$TABLE_NAME"
+PENDING_TTL_SECONDS="$PENDING_TTL_SECONDS"
+AWS_ENDPOINT_URL_DYNAMODB="$AWS_ENDPOINT_URL_DYNAMODB"
+AWS_REGION="$AWS_REGION"
+AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID"
+AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"
+AWS_EC2_METADATA_DISABLED="true"
+SIGNING_KEYS_FILE="$ROOT/.dev/signing-keys.json"
+ENCRYPTION_KEYS_FILE="$ROOT/.dev/encryption-keys.json"
+RUST_LOG="${RUST_LOG:-info}"
+ENV
+
+cat <<MSG
+
+  totp-lambda is starting (each function compiles on its first request)
+  base URL:   http://127.0.0.1:$PORT
+  project id: ${PROJECT_ID%%,*}
+  DynamoDB:   $AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
+
+MSG
+"$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 -P "$PORT" --env-file "$ROOT/.dev/watch.env" &
+STARTED_PIDS+=($!)
+wait "${STARTED_PIDS[-1]}"

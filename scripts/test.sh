@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make test: installs what is missing, starts DynamoDB Local, a local
+# Secrets Manager (moto) and the functions under `cargo lambda watch` on
+# free loopback ports, runs every check and test, and stops what it started.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+bash scripts/setup.sh
+mkdir -p .dev
+trap 'stop_started' EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format and lints"
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "template.yaml (cfn-lint)"
+.venv/bin/cfn-lint template.yaml
+echo "cfn-lint: no findings"
+
+step "starting DynamoDB Local and moto (Secrets Manager)"
+ddb_port=$(free_port)
+start_dynamodb_local "$ddb_port"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
+moto_port=$(free_port)
+start_moto "$moto_port"
+export MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
+echo "DynamoDB Local on $ddb_port, moto on $moto_port"
+
+step "cargo test (unit and integration, against DynamoDB Local)"
+cargo test --all-targets --quiet
+
+step "end-to-end: the functions under cargo lambda watch, the official Descope SDK"
+keys=$(mktemp -d)
+scripts/gen-keys.sh signing e2e-signing >"$keys/signing.json"
+scripts/gen-keys.sh encryption e2e-encryption >"$keys/encryption.json"
+table="e2e-$(date +%s)"
+cargo run -q --example create_table -- "$table"
+cat >"$keys/watch.env" <<ENV
+PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo"
+TOTP_ISSUER="totp-lambda e2e"
+TABLE_NAME="$table"
+LOCKOUT_MAX_ATTEMPTS="5"
+AWS_ENDPOINT_URL_DYNAMODB="$AWS_ENDPOINT_URL_DYNAMODB"
+AWS_REGION="$AWS_REGION"
+AWS_ACCESS_KEY_ID="local"
+AWS_SECRET_ACCESS_KEY="local"
+AWS_EC2_METADATA_DISABLED="true"
+SIGNING_KEYS_FILE="$keys/signing.json"
+ENCRYPTION_KEYS_FILE="$keys/encryption.json"
+ENV
+port=$(free_port)
+.venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 -P "$port" --env-file "$keys/watch.env" \
+  >"$ROOT/.dev/watch-e2e.log" 2>&1 &
+STARTED_PIDS+=($!)
+wait_for_port "$port" 120 "cargo lambda watch"
+# Each function compiles on its first request: pay that before the suites run.
+for route in signup verify update; do
+  curl -s -o /dev/null -m 600 -X POST "http://127.0.0.1:$port/v1/auth/totp/$route" -d '{}' || true
+done
+curl -s -o /dev/null -m 600 "http://127.0.0.1:$port/v2/keys/P2E2eProjectAlpha" || true
+TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \
+  .venv/bin/pytest tests/e2e -q -p no:cacheprovider
+rm -rf "$keys"

@@ -1,0 +1,327 @@
+"""Helpers shared by the end-to-end suites (plain functions, no pytest fixtures).
+
+pyotp is the independent TOTP implementation: every code sent to the server is
+computed here from the key the server handed out, never by the server's code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import shutil
+import subprocess
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+
+import jwt
+import pyotp
+import requests
+
+STEP_SECONDS = 30
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ERROR_KEYS = {"errorCode", "errorDescription", "errorMessage"}
+HTTP_TIMEOUT = 30
+
+# Every field of the contract's user object, with the JSON type it must have.
+# `int` means an integer that is not a bool.
+USER_FIELDS: dict[str, type] = {
+    "loginIds": list,
+    "userId": str,
+    "name": str,
+    "givenName": str,
+    "middleName": str,
+    "familyName": str,
+    "email": str,
+    "verifiedEmail": bool,
+    "phone": str,
+    "verifiedPhone": bool,
+    "roleNames": list,
+    "userTenants": list,
+    "status": str,
+    "externalIds": list,
+    "picture": str,
+    "test": bool,
+    "customAttributes": dict,
+    "createdTime": int,
+    "TOTP": bool,
+    "SAML": bool,
+    "OAuth": dict,
+    "webauthn": bool,
+    "password": bool,
+    "ssoAppIds": list,
+    "editable": bool,
+    "SCIM": bool,
+}
+
+JWT_RESPONSE_FIELDS = {
+    "sessionJwt",
+    "refreshJwt",
+    "cookieDomain",
+    "cookiePath",
+    "cookieMaxAge",
+    "cookieExpiration",
+    "user",
+    "firstSeen",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str
+    project_id: str
+    other_project_id: str | None = None
+
+
+def new_login_id() -> str:
+    return f"e2e-{uuid.uuid4().hex}@example.com"
+
+
+# --------------------------------------------------------------------------
+# TOTP codes and the server's replay protection
+# --------------------------------------------------------------------------
+
+
+def step_now() -> int:
+    return int(time.time() // STEP_SECONDS)
+
+
+def code_at(key: str, step: int) -> str:
+    """The RFC 6238 code (SHA1, 6 digits, 30 s) of `key` for time step `step`."""
+    return pyotp.TOTP(key).at(step * STEP_SECONDS)
+
+
+def wrong_code(*keys: str) -> str:
+    """A well-formed 6-digit code that no given key produces near now."""
+    now = step_now()
+    taken = {code_at(k, s) for k in keys for s in range(now - 3, now + 4)}
+    rng = random.SystemRandom()
+    while True:
+        candidate = f"{rng.randrange(10**6):06d}"
+        if candidate not in taken:
+            return candidate
+
+
+class ReplayClock:
+    """Tracks, for one user, the newest time step the server accepted.
+
+    The server refuses a code whose step is not newer than the last accepted
+    one, so before computing another code for the same user we may have to
+    sleep until the next 30-second step begins. Tests call `fresh_step()`
+    right before computing a code and `accepted(step)` after the server took it.
+    A refused code does not count: the server records only accepted steps.
+    """
+
+    def __init__(self) -> None:
+        self.last_accepted: int | None = None
+        self.waits = 0
+
+    def fresh_step(self) -> int:
+        step = step_now()
+        if self.last_accepted is not None and step <= self.last_accepted:
+            target = (self.last_accepted + 1) * STEP_SECONDS + 0.5
+            delay = max(0.0, target - time.time())
+            self.waits += 1
+            print(f"[e2e] waiting {delay:.1f}s for the next TOTP time step")
+            time.sleep(delay)
+            step = step_now()
+        return step
+
+    def accepted(self, step: int) -> None:
+        if self.last_accepted is None or step > self.last_accepted:
+            self.last_accepted = step
+
+
+# --------------------------------------------------------------------------
+# Raw HTTP access
+# --------------------------------------------------------------------------
+
+
+class Api:
+    """Thin `requests` wrapper speaking the contract's routes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.base_url = settings.base_url
+        self.project_id = settings.project_id
+        self.session = requests.Session()
+
+    def bearer(self, refresh_jwt: str | None = None, project_id: str | None = None) -> dict:
+        pid = self.project_id if project_id is None else project_id
+        value = pid if refresh_jwt is None else f"{pid}:{refresh_jwt}"
+        return {"Authorization": f"Bearer {value}"}
+
+    def request(self, method: str, path: str, *, headers=None, **kwargs) -> requests.Response:
+        return self.session.request(
+            method,
+            f"{self.base_url}{path}",
+            headers=headers or {},
+            timeout=HTTP_TIMEOUT,
+            allow_redirects=False,
+            **kwargs,
+        )
+
+    def post_json(self, path: str, body, *, headers=None) -> requests.Response:
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(self.bearer() if headers is None else headers)
+        return self.request("POST", path, data=json.dumps(body), headers=hdrs)
+
+    def signup(self, login_id: str, user: dict | None = None, *, project_id=None) -> requests.Response:
+        body: dict = {"loginId": login_id}
+        if user is not None:
+            body["user"] = user
+        return self.post_json("/v1/auth/totp/signup", body, headers=self.bearer(project_id=project_id))
+
+    def verify(
+        self,
+        login_id: str,
+        code: str,
+        login_options: dict | None = None,
+        *,
+        refresh_jwt: str | None = None,
+        project_id: str | None = None,
+    ) -> requests.Response:
+        body: dict = {"loginId": login_id, "code": code}
+        if login_options is not None:
+            body["loginOptions"] = login_options
+        return self.post_json(
+            "/v1/auth/totp/verify",
+            body,
+            headers=self.bearer(refresh_jwt, project_id=project_id),
+        )
+
+    def update(self, login_id: str, refresh_jwt: str, *, project_id: str | None = None) -> requests.Response:
+        return self.post_json(
+            "/v1/auth/totp/update",
+            {"loginId": login_id},
+            headers=self.bearer(refresh_jwt, project_id=project_id),
+        )
+
+    def keys(self, project_id: str | None = None) -> requests.Response:
+        pid = self.project_id if project_id is None else project_id
+        return self.request("GET", f"/v2/keys/{pid}")
+
+
+# --------------------------------------------------------------------------
+# Assertions
+# --------------------------------------------------------------------------
+
+
+def assert_json_content_type(resp: requests.Response) -> None:
+    ctype = resp.headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip().lower() == "application/json", f"Content-Type {ctype!r}"
+
+
+def assert_error_body(body: dict, code: str) -> dict:
+    assert isinstance(body, dict), body
+    assert set(body) == ERROR_KEYS, f"error body keys {sorted(body)}"
+    for k in ERROR_KEYS:
+        assert isinstance(body[k], str) and body[k], f"{k} must be a non-empty string: {body!r}"
+    assert body["errorCode"] == code, body
+    return body
+
+
+def assert_error(resp: requests.Response, status: int, code: str) -> dict:
+    assert resp.status_code == status, f"expected {status} {code}, got {resp.status_code}: {resp.text}"
+    assert_json_content_type(resp)
+    return assert_error_body(resp.json(), code)
+
+
+def assert_key(key: str) -> None:
+    assert isinstance(key, str)
+    assert key == key.upper() and "=" not in key, key
+    assert len(base64.b32decode(key)) == 20, "key must encode 20 bytes (160 bits)"
+
+
+def assert_enrollment(enroll: dict, login_id: str) -> str:
+    """Check a signup/update response; return the key."""
+    for field in ("provisioningURL", "image", "key"):
+        assert field in enroll, f"missing {field}: {sorted(enroll)}"
+    key = enroll["key"]
+    assert_key(key)
+
+    url = enroll["provisioningURL"]
+    parsed = urllib.parse.urlsplit(url)
+    assert parsed.scheme == "otpauth" and parsed.netloc == "totp", url
+    query = urllib.parse.parse_qs(parsed.query)
+    assert query.get("secret") == [key], f"secret= must equal key: {url}"
+    assert f"secret={key}" in url
+    issuer = query.get("issuer")
+    assert issuer and issuer[0], f"issuer= missing: {url}"
+    label = urllib.parse.unquote(parsed.path.lstrip("/"))
+    assert label == f"{issuer[0]}:{login_id}", f"label {label!r}"
+    # Each label part is percent-encoded: the '@' of the email must not be raw.
+    assert urllib.parse.quote(login_id, safe="") in parsed.path, parsed.path
+    for name, expected in (("algorithm", "SHA1"), ("digits", "6"), ("period", "30")):
+        if name in query:
+            assert query[name] == [expected], f"{name}={query[name]}"
+
+    image = enroll["image"]
+    assert isinstance(image, str) and not image.startswith("data:"), image[:40]
+    png = base64.b64decode(image, validate=True)
+    assert png.startswith(PNG_SIGNATURE), "image is not a PNG"
+    return key
+
+
+def decode_qr_with_zbarimg(png: bytes, tmp_dir) -> str | None:
+    """The text of the QR code in `png`, or None when zbarimg is not installed."""
+    exe = shutil.which("zbarimg")
+    if exe is None:
+        return None
+    path = tmp_dir / "qr.png"
+    path.write_bytes(png)
+    out = subprocess.run([exe, "--raw", "-q", str(path)], capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout.strip()
+
+
+def assert_user_shape(user: dict) -> None:
+    lower = {k.lower(): k for k in USER_FIELDS}
+    for key in user:
+        if key.lower() in lower:
+            assert key == lower[key.lower()], f"user field {key!r} must be spelled {lower[key.lower()]!r}"
+    for field, typ in USER_FIELDS.items():
+        assert field in user, f"user.{field} missing: {sorted(user)}"
+        value = user[field]
+        if typ is int:
+            assert isinstance(value, int) and not isinstance(value, bool), f"user.{field}={value!r}"
+        else:
+            assert isinstance(value, typ), f"user.{field}={value!r} should be {typ.__name__}"
+
+
+def unverified_claims(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def verify_jwt_with_jwks(token: str, jwks: dict, project_id: str) -> dict:
+    """Verify `token` against the published JWKS with PyJWT (independently of the SDK)."""
+    header = jwt.get_unverified_header(token)
+    assert header.get("alg") == "RS256", header
+    kid = header.get("kid")
+    assert kid, header
+    matches = [k for k in jwks["keys"] if k.get("kid") == kid]
+    assert len(matches) == 1, f"kid {kid!r} not published exactly once"
+    key = jwt.PyJWK(matches[0])
+    aud = unverified_claims(token).get("aud")
+    if aud is not None:
+        assert aud == project_id or aud == [project_id], f"aud {aud!r}"
+    return jwt.decode(
+        token,
+        key.key,
+        algorithms=["RS256"],
+        audience=project_id if aud is not None else None,
+        issuer=project_id,
+        options={"require": ["iss", "sub", "iat", "exp"]},
+    )
+
+
+def assert_token_claims(claims: dict, project_id: str, user_id: str, drn: str) -> None:
+    now = time.time()
+    assert claims["iss"] == project_id
+    assert claims["sub"] == user_id
+    assert claims["amr"] == ["totp"]
+    assert claims["drn"] == drn
+    assert isinstance(claims["iat"], int) and isinstance(claims["exp"], int)
+    assert claims["iat"] <= now + 5
+    assert claims["exp"] > now
+    assert claims["exp"] > claims["iat"]
