@@ -33,19 +33,39 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// Where a keys document comes from: Secrets Manager in AWS (`<PREFIX>_SECRET_ARN`),
-/// a file written by the dev scripts locally (`<PREFIX>_FILE`).
-pub async fn load_document(sdk: &SdkConfig, prefix: &str) -> Result<String, BoxError> {
-    let arn_var = format!("{prefix}_SECRET_ARN");
-    let file_var = format!("{prefix}_FILE");
-    if let Some(arn) = std::env::var(&arn_var).ok().filter(|v| !v.is_empty()) {
-        let client = aws_sdk_secretsmanager::Client::new(sdk);
-        return read_secret(&client, &arn).await;
+/// Where a keys document comes from: Secrets Manager in AWS, a file written
+/// by the dev scripts locally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    SecretsManager { arn: String },
+    File { path: String },
+}
+
+impl KeySource {
+    /// `<PREFIX>_SECRET_ARN` if set, else `<PREFIX>_FILE`.
+    pub fn from_env(prefix: &str) -> Result<Self, BoxError> {
+        let var = |suffix: &str| {
+            std::env::var(format!("{prefix}_{suffix}"))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        match (var("SECRET_ARN"), var("FILE")) {
+            (Some(arn), _) => Ok(KeySource::SecretsManager { arn }),
+            (None, Some(path)) => Ok(KeySource::File { path }),
+            (None, None) => {
+                Err(format!("set {prefix}_SECRET_ARN (AWS Secrets Manager) or {prefix}_FILE (local file)").into())
+            }
+        }
     }
-    if let Some(path) = std::env::var(&file_var).ok().filter(|v| !v.is_empty()) {
-        return std::fs::read_to_string(&path).map_err(|e| format!("{file_var}: cannot read the file: {e}").into());
+
+    pub async fn load(&self, sdk: &SdkConfig) -> Result<String, BoxError> {
+        match self {
+            KeySource::SecretsManager { arn } => read_secret(&aws_sdk_secretsmanager::Client::new(sdk), arn).await,
+            KeySource::File { path } => {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read the keys file {path}: {e}").into())
+            }
+        }
     }
-    Err(format!("set {arn_var} (AWS Secrets Manager) or {file_var} (local file)").into())
 }
 
 /// The SecretString of one secret.
@@ -62,14 +82,16 @@ pub async fn read_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> 
 }
 
 pub async fn token_keys(sdk: &SdkConfig) -> Result<TokenKeys, BoxError> {
-    Ok(TokenKeys::from_json(&load_document(sdk, "SIGNING_KEYS").await?)?)
+    Ok(TokenKeys::from_json(
+        &KeySource::from_env("SIGNING_KEYS")?.load(sdk).await?,
+    )?)
 }
 
 /// The App of signup (`with_tokens` false), verify and update (true).
 pub async fn from_env(with_tokens: bool) -> Result<App<DynamoStore>, BoxError> {
     let config = Config::from_env()?;
     let sdk = sdk_config().await;
-    let secret_box = SecretBox::from_json(&load_document(&sdk, "ENCRYPTION_KEYS").await?)?;
+    let secret_box = SecretBox::from_json(&KeySource::from_env("ENCRYPTION_KEYS")?.load(&sdk).await?)?;
     let tokens = if with_tokens {
         Some(token_keys(&sdk).await?)
     } else {

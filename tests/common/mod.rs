@@ -14,6 +14,7 @@ use totp_lambda::config::Config;
 use totp_lambda::secret_box::{generate_keys_document, SecretBox};
 use totp_lambda::service::{App, Clock};
 use totp_lambda::store::dynamo::{ensure_table, DynamoStore};
+use totp_lambda::store::Store;
 use totp_lambda::tokens::TokenKeys;
 
 pub const PROJECT: &str = "P2TestProjectA";
@@ -108,6 +109,11 @@ impl Harness {
     }
 
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::on_endpoint(&endpoint(), adjust).await
+    }
+
+    /// A harness whose App talks to `endpoint` (the table is made on DynamoDB Local).
+    pub async fn on_endpoint(app_endpoint: &str, adjust: impl FnOnce(&mut Config)) -> Self {
         let table = unique_table();
         let client = dynamodb_client();
         ensure_table(&client, &table)
@@ -118,7 +124,7 @@ impl Harness {
         let time = Arc::new(AtomicU64::new(T0));
         let app = App {
             config,
-            store: DynamoStore::new(client.clone(), table.clone()),
+            store: DynamoStore::new(dynamodb_client_for(app_endpoint), table.clone()),
             secret_box: SecretBox::from_json(encryption_keys_json()).unwrap(),
             tokens: Some(TokenKeys::from_json(&signing_keys_json()).unwrap()),
             clock: Clock::manual(time.clone()),
@@ -144,6 +150,46 @@ impl Harness {
         call_signup(
             &self.app,
             request(Method::POST, "/v1/auth/totp/signup", Some(&bearer(PROJECT)), &body),
+        )
+        .await
+    }
+
+    pub async fn signup_in(&self, project: &str, login_id: &str) -> (u16, Value) {
+        let body = serde_json::json!({"loginId": login_id}).to_string();
+        call_signup(
+            &self.app,
+            request(Method::POST, "/v1/auth/totp/signup", Some(&bearer(project)), &body),
+        )
+        .await
+    }
+
+    pub async fn verify_in(&self, project: &str, login_id: &str, code: &str) -> (u16, Value) {
+        let body = serde_json::json!({"loginId": login_id, "code": code}).to_string();
+        call_verify(
+            &self.app,
+            request(Method::POST, "/v1/auth/totp/verify", Some(&bearer(project)), &body),
+        )
+        .await
+    }
+
+    pub async fn verify_with(&self, authorization: &str, body: Value) -> (u16, Value) {
+        call_verify(
+            &self.app,
+            request(
+                Method::POST,
+                "/v1/auth/totp/verify",
+                Some(authorization),
+                &body.to_string(),
+            ),
+        )
+        .await
+    }
+
+    pub async fn update(&self, authorization: &str, login_id: &str) -> (u16, Value) {
+        let body = serde_json::json!({"loginId": login_id}).to_string();
+        call_update(
+            &self.app,
+            request(Method::POST, "/v1/auth/totp/update", Some(authorization), &body),
         )
         .await
     }
@@ -194,6 +240,27 @@ pub fn request(method: Method, path: &str, authorization: Option<&str>, body: &s
     builder.body(body).unwrap()
 }
 
+/// The error code of an error body that has exactly Descope's three keys.
+pub fn error_code(body: &Value) -> &str {
+    let object = body.as_object().expect("error body is an object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["errorCode", "errorDescription", "errorMessage"], "{body}");
+    body["errorCode"].as_str().unwrap()
+}
+
+/// The claims of a JWT, unverified (the signature is checked elsewhere).
+pub fn claims(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 pub async fn into_parts(response: lambda_http::Response<Body>) -> (u16, Value) {
     let status = response.status().as_u16();
     let body = match response.body() {
@@ -204,15 +271,15 @@ pub async fn into_parts(response: lambda_http::Response<Body>) -> (u16, Value) {
     (status, body)
 }
 
-pub async fn call_signup(app: &App<DynamoStore>, req: Request) -> (u16, Value) {
+pub async fn call_signup<S: Store>(app: &App<S>, req: Request) -> (u16, Value) {
     into_parts(totp_lambda::http::signup(app, req).await.unwrap()).await
 }
 
-pub async fn call_verify(app: &App<DynamoStore>, req: Request) -> (u16, Value) {
+pub async fn call_verify<S: Store>(app: &App<S>, req: Request) -> (u16, Value) {
     into_parts(totp_lambda::http::verify(app, req).await.unwrap()).await
 }
 
-pub async fn call_update(app: &App<DynamoStore>, req: Request) -> (u16, Value) {
+pub async fn call_update<S: Store>(app: &App<S>, req: Request) -> (u16, Value) {
     into_parts(totp_lambda::http::update(app, req).await.unwrap()).await
 }
 

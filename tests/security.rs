@@ -1,0 +1,466 @@
+//! What the service refuses: replays, brute force, plaintext at rest,
+//! secrets in logs, unsafe failure, and crossing projects.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use totp_lambda::service::App;
+use totp_lambda::store::dynamo::DynamoStore;
+use totp_lambda::store::{NewEnrollment, PendingKey, Store, StoreError, UserKey, UserRecord};
+
+// ---- 1. No code is accepted twice ---------------------------------------
+
+#[tokio::test]
+async fn a_code_is_accepted_once() {
+    let h = Harness::new().await;
+    let (key, _) = h.register("once@example.com").await;
+    // The code that completed the sign-up cannot sign in.
+    let (status, body) = h.verify("once@example.com", &code(&key, h.now())).await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"));
+    // Nor can an older step's code still inside the window.
+    let (status, _) = h.verify("once@example.com", &code(&key, h.now() - 30)).await;
+    assert_eq!(status, 401);
+    h.advance(30);
+    let c = code(&key, h.now());
+    assert_eq!(h.verify("once@example.com", &c).await.0, 200);
+    assert_eq!(h.verify("once@example.com", &c).await.0, 401, "replayed sign-in code");
+}
+
+#[tokio::test]
+async fn parallel_replays_of_one_code_succeed_exactly_once() {
+    let h = Harness::with_config(|c| c.lockout_max_attempts = 100).await;
+    let (key, _) = h.register("parallel@example.com").await;
+    h.advance(30);
+    let c = code(&key, h.now());
+    let results = futures::future::join_all((0..10).map(|_| h.verify("parallel@example.com", &c))).await;
+    let ok = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(ok, 1, "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(
+            (*status, error_code(body)),
+            (401, "E061102"),
+            "a replay answers like a wrong code"
+        );
+    }
+}
+
+// ---- 2. Brute force is stopped --------------------------------------------
+
+#[tokio::test]
+async fn five_wrong_codes_lock_the_user_even_for_the_right_code() {
+    let h = Harness::new().await;
+    let (key, _) = h.register("locked@example.com").await;
+    h.advance(30);
+    for _ in 0..5 {
+        let (status, body) = h.verify("locked@example.com", &wrong_code(&key, h.now())).await;
+        assert_eq!((status, error_code(&body)), (401, "E061102"));
+    }
+    let response = totp_lambda::http::verify(
+        &h.app,
+        request(
+            lambda_http::http::Method::POST,
+            "/v1/auth/totp/verify",
+            Some(&bearer(PROJECT)),
+            &serde_json::json!({"loginId": "locked@example.com", "code": code(&key, h.now())}).to_string(),
+        ),
+    )
+    .await
+    .unwrap();
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    let (status, body) = into_parts(response).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (429, "E061103"),
+        "locked out, right code or not"
+    );
+    // When the window has passed, the right code works again.
+    h.advance(retry_after);
+    assert_eq!(h.verify("locked@example.com", &code(&key, h.now())).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_success_resets_the_count() {
+    let h = Harness::new().await;
+    let (key, _) = h.register("reset@example.com").await;
+    for round in 0..3 {
+        h.advance(30);
+        for _ in 0..4 {
+            assert_eq!(
+                h.verify("reset@example.com", &wrong_code(&key, h.now())).await.0,
+                401,
+                "round {round}"
+            );
+        }
+        assert_eq!(
+            h.verify("reset@example.com", &code(&key, h.now())).await.0,
+            200,
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn parallel_wrong_guesses_cannot_exceed_the_limit() {
+    let h = Harness::new().await;
+    let (key, _) = h.register("guess@example.com").await;
+    h.advance(30);
+    let guesses: Vec<String> = (0..20).map(|i| format!("{:06}", 100_000 + i * 37)).collect();
+    let valid: Vec<String> = [-30i64, 0, 30]
+        .iter()
+        .map(|d| code(&key, (h.now() as i64 + d) as u64))
+        .collect();
+    let guesses: Vec<&String> = guesses.iter().filter(|g| !valid.contains(g)).collect();
+    let results = futures::future::join_all(guesses.iter().map(|g| h.verify("guess@example.com", g))).await;
+    let evaluated = results.iter().filter(|(s, _)| *s == 401).count();
+    let refused = results.iter().filter(|(s, _)| *s == 429).count();
+    assert_eq!(evaluated, 5, "exactly the limit was evaluated: {results:?}");
+    assert_eq!(refused, guesses.len() - 5);
+    let items = h.scan().await;
+    assert_eq!(items[0]["attempts"].as_n().unwrap(), "5");
+}
+
+#[tokio::test]
+async fn pending_signups_are_rate_limited_too() {
+    let h = Harness::new().await;
+    let (_, signup) = h.signup("pending-guess@example.com").await;
+    let key = signup["key"].as_str().unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            h.verify("pending-guess@example.com", &wrong_code(key, h.now())).await.0,
+            401
+        );
+    }
+    assert_eq!(h.verify("pending-guess@example.com", &code(key, h.now())).await.0, 429);
+}
+
+// ---- 3. Secrets are encrypted at rest -------------------------------------
+
+fn attribute_bytes(value: &AttributeValue, out: &mut Vec<Vec<u8>>) {
+    match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => out.push(s.as_bytes().to_vec()),
+        AttributeValue::B(b) => out.push(b.as_ref().to_vec()),
+        AttributeValue::M(m) => m.values().for_each(|v| attribute_bytes(v, out)),
+        AttributeValue::L(l) => l.iter().for_each(|v| attribute_bytes(v, out)),
+        AttributeValue::Ss(l) | AttributeValue::Ns(l) => l.iter().for_each(|s| out.push(s.as_bytes().to_vec())),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn no_plaintext_secret_is_stored() {
+    let h = Harness::new().await;
+    let (pending, _) = h.signup("pending@example.com").await.1["key"]
+        .as_str()
+        .map(|k| (k.to_owned(), ()))
+        .unwrap();
+    let (registered, verified) = h.register("registered@example.com").await;
+    let refresh = verified["refreshJwt"].as_str().unwrap();
+    let (_, updated) = h
+        .update(&bearer(&format!("{PROJECT}:{refresh}")), "registered@example.com")
+        .await;
+    let new_key = updated["key"].as_str().unwrap().to_owned();
+    for key in [pending, registered, new_key] {
+        let raw = totp_rs::Secret::Encoded(key.clone()).to_bytes().unwrap();
+        let lower = key.to_lowercase();
+        for item in h.scan().await {
+            let mut values = Vec::new();
+            item.values().for_each(|v| attribute_bytes(v, &mut values));
+            for bytes in values {
+                let text = String::from_utf8_lossy(&bytes).to_lowercase();
+                assert!(!text.contains(&lower), "base32 key found in an item");
+                assert!(
+                    !bytes.windows(raw.len()).any(|w| w == raw),
+                    "raw key bytes found in an item"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ciphertext_moved_to_another_user_does_not_decrypt() {
+    let h = Harness::new().await;
+    let (_, alice) = h.signup("alice@example.com").await;
+    let alice_key = alice["key"].as_str().unwrap();
+    h.signup("mallory@example.com").await;
+    // Copy Alice's sealed secret (and its enrollment id) onto Mallory's item.
+    let items = h.scan().await;
+    let alice_item = items
+        .iter()
+        .find(|i| i["pk"].as_s().unwrap().ends_with("#alice@example.com"))
+        .unwrap();
+    h.client
+        .update_item()
+        .table_name(&h.table)
+        .key("pk", AttributeValue::S(format!("{PROJECT}#mallory@example.com")))
+        .update_expression("SET secret = :s, secretKeyId = :k, enrollmentId = :e")
+        .expression_attribute_values(":s", alice_item["secret"].clone())
+        .expression_attribute_values(":k", alice_item["secretKeyId"].clone())
+        .expression_attribute_values(":e", alice_item["enrollmentId"].clone())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = h.verify("mallory@example.com", &code(alice_key, h.now())).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (500, "E010000"),
+        "decryption fails: bound to Alice"
+    );
+    let mallory = h
+        .scan()
+        .await
+        .into_iter()
+        .find(|i| i["pk"].as_s().unwrap().ends_with("#mallory@example.com"))
+        .unwrap();
+    assert_eq!(mallory["status"].as_s().unwrap(), "pending", "nothing was registered");
+    // Alice's own item still works.
+    assert_eq!(h.verify("alice@example.com", &code(alice_key, h.now())).await.0, 200);
+}
+
+// ---- 5. Nothing secret leaks into logs --------------------------------------
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_of_a_full_flow_hold_no_secrets() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber =
+        totp_lambda::telemetry::subscriber(move || writer.clone(), totp_lambda::telemetry::filter("trace"));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let h = Harness::new().await;
+    let mut secrets: Vec<String> = Vec::new();
+    let (_, signup) = h.signup("logged@example.com").await;
+    let key = signup["key"].as_str().unwrap().to_owned();
+    let first = code(&key, h.now());
+    let (_, verified) = h.verify("logged@example.com", &first).await;
+    let refresh = verified["refreshJwt"].as_str().unwrap().to_owned();
+    let authorization = bearer(&format!("{PROJECT}:{refresh}"));
+    let (_, updated) = h.update(&authorization, "logged@example.com").await;
+    let new_key = updated["key"].as_str().unwrap().to_owned();
+    h.advance(30);
+    let second = code(&new_key, h.now());
+    let (status, promoted) = h.verify("logged@example.com", &second).await;
+    assert_eq!(status, 200);
+    let wrong = wrong_code(&new_key, h.now() + 30);
+    h.advance(30);
+    h.verify("logged@example.com", &wrong).await;
+    let codes = [first, second, wrong];
+    secrets.extend([key, new_key, refresh, authorization]);
+    secrets.push(verified["sessionJwt"].as_str().unwrap().to_owned());
+    secrets.push(promoted["sessionJwt"].as_str().unwrap().to_owned());
+    secrets.push(signup["provisioningURL"].as_str().unwrap().to_owned());
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    let requests: Vec<&serde_json::Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(requests.len(), 5, "one line per request:\n{logs}");
+    assert_eq!(requests[0]["route"], "signup");
+    assert_eq!(requests[2]["route"], "update");
+    assert_eq!(requests[4]["status"], 401);
+    assert_eq!(requests[4]["error_code"], "E061102");
+    assert!(requests.iter().all(|r| r["latency_ms"].is_number()));
+    for secret in &secrets {
+        if let Some(line) = logs.lines().find(|l| l.contains(secret.as_str())) {
+            panic!("a secret reached the logs: {}", &line[..line.len().min(400)]);
+        }
+    }
+    // Six-digit codes can occur by chance inside a timestamp: look for them
+    // as whole numbers in every other field.
+    for line in &lines {
+        for (field, value) in line.as_object().unwrap() {
+            if field == "timestamp" {
+                continue;
+            }
+            let text = value.to_string();
+            for c in &codes {
+                let whole = text.match_indices(c.as_str()).any(|(i, _)| {
+                    let before = text[..i].chars().last().is_none_or(|ch| !ch.is_ascii_digit());
+                    let after = text[i + c.len()..].chars().next().is_none_or(|ch| !ch.is_ascii_digit());
+                    before && after
+                });
+                assert!(!whole, "a code reached the logs in {field}: {text}");
+            }
+        }
+    }
+    // JWT fragments and the header name never appear either.
+    assert!(!logs.contains("eyJ"), "no JWT in logs");
+    assert!(
+        !logs.to_lowercase().contains("bearer"),
+        "no Authorization header in logs"
+    );
+}
+
+// ---- 6. Faults fail safe ------------------------------------------------------
+
+#[tokio::test]
+async fn a_dead_dynamodb_gives_503_within_the_timeout() {
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }; // the listener is dropped: nothing answers on that port
+    let h = Harness::on_endpoint(&dead, |_| {}).await;
+    let started = Instant::now();
+    let response = totp_lambda::http::signup(
+        &h.app,
+        request(
+            lambda_http::http::Method::POST,
+            "/v1/auth/totp/signup",
+            Some(&bearer(PROJECT)),
+            r#"{"loginId":"a@b.co"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (status, body) = into_parts(response).await;
+    assert_eq!((status, error_code(&body)), (503, "E010001"));
+    let limit = totp_lambda::app::timeouts().operation_timeout().unwrap() + Duration::from_secs(1);
+    assert!(elapsed < limit, "answered in {elapsed:?}, bound {limit:?}");
+    let (status, _) = h.verify("a@b.co", "123456").await;
+    assert_eq!(status, 503);
+}
+
+/// DynamoDB, except that the chosen writes fail as if DynamoDB became
+/// unreachable after the read.
+struct FailingWrites {
+    inner: DynamoStore,
+}
+
+impl Store for FailingWrites {
+    async fn get(&self, key: &UserKey) -> Result<Option<UserRecord>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put_pending_signup(&self, e: &NewEnrollment) -> Result<(), StoreError> {
+        self.inner.put_pending_signup(e).await
+    }
+    async fn start_attempt_window(&self, key: &UserKey, now: u64, window: u64) -> Result<(), StoreError> {
+        self.inner.start_attempt_window(key, now, window).await
+    }
+    async fn count_attempt(&self, key: &UserKey, start: u64, limit: u32) -> Result<(), StoreError> {
+        self.inner.count_attempt(key, start, limit).await
+    }
+    async fn complete_signup(&self, _: &UserKey, _: &str, _: u64, _: &str, _: u64) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn record_sign_in(&self, _: &UserKey, _: &str, _: u64) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn promote_pending_key(&self, _: &UserKey, _: &PendingKey, _: u64, _: u64) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn put_pending_key(&self, _: &UserKey, _: &str, _: &PendingKey) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_failure_between_read_and_write_leaves_the_previous_state_valid() {
+    let h = Harness::new().await;
+    let failing = App {
+        config: h.app.config.clone(),
+        store: FailingWrites {
+            inner: DynamoStore::new(h.client.clone(), h.table.clone()),
+        },
+        secret_box: totp_lambda::secret_box::SecretBox::from_json(encryption_keys_json()).unwrap(),
+        tokens: Some(totp_lambda::tokens::TokenKeys::from_json(&signing_keys_json()).unwrap()),
+        clock: h.app.clock.clone(),
+    };
+    let verify = |login: &str, c: &str| {
+        request(
+            lambda_http::http::Method::POST,
+            "/v1/auth/totp/verify",
+            Some(&bearer(PROJECT)),
+            &serde_json::json!({"loginId": login, "code": c}).to_string(),
+        )
+    };
+    // Completing a sign-up fails after the read: still pending, still completable.
+    let (_, signup) = h.signup("fragile@example.com").await;
+    let key = signup["key"].as_str().unwrap().to_owned();
+    let (status, body) = call_verify(&failing, verify("fragile@example.com", &code(&key, h.now()))).await;
+    assert_eq!((status, error_code(&body)), (503, "E010001"));
+    assert_eq!(h.scan().await[0]["status"].as_s().unwrap(), "pending");
+    assert_eq!(
+        h.verify("fragile@example.com", &code(&key, h.now())).await.0,
+        200,
+        "the same code still completes it"
+    );
+
+    // A sign-in fails after the read: the code was not consumed.
+    h.advance(30);
+    let c = code(&key, h.now());
+    assert_eq!(call_verify(&failing, verify("fragile@example.com", &c)).await.0, 503);
+    let (status, signed) = h.verify("fragile@example.com", &c).await;
+    assert_eq!(status, 200, "the same code still signs in");
+
+    // An update fails after the read: no pending key is left, the old key works.
+    let refresh = signed["refreshJwt"].as_str().unwrap();
+    let authorization = bearer(&format!("{PROJECT}:{refresh}"));
+    let update = request(
+        lambda_http::http::Method::POST,
+        "/v1/auth/totp/update",
+        Some(&authorization),
+        r#"{"loginId":"fragile@example.com"}"#,
+    );
+    assert_eq!(call_update(&failing, update).await.0, 503);
+    assert!(!h.scan().await[0].contains_key("pendingSecret"));
+    h.advance(30);
+    assert_eq!(h.verify("fragile@example.com", &code(&key, h.now())).await.0, 200);
+}
+
+// ---- 7. Projects are isolated ---------------------------------------------------
+
+#[tokio::test]
+async fn another_project_cannot_see_verify_or_overwrite_a_user() {
+    let h = Harness::new().await;
+    let (key, _) = h.register("shared@example.com").await;
+    let before = h.scan().await;
+    // B cannot verify A's user, even with A's valid code, and gets the answer of a stranger.
+    let (status, body) = h
+        .verify_in(OTHER_PROJECT, "shared@example.com", &code(&key, h.now() + 30))
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "E062108"));
+    let (stranger_status, stranger) = h.verify_in(OTHER_PROJECT, "never@example.com", "123456").await;
+    assert_eq!(
+        (stranger_status, &stranger),
+        (status, &body),
+        "indistinguishable from an unknown user"
+    );
+    // B signing up the same loginId makes B's own pending user; A's user is untouched.
+    let (status, b_signup) = h.signup_in(OTHER_PROJECT, "shared@example.com").await;
+    assert_eq!(status, 200, "B does not learn that A has this user");
+    assert_ne!(b_signup["key"], serde_json::Value::String(key.clone()));
+    let after = h.scan().await;
+    assert_eq!(after.len(), 2);
+    assert!(before.iter().all(|item| after.contains(item)), "A's item is unchanged");
+    h.advance(30);
+    assert_eq!(h.verify("shared@example.com", &code(&key, h.now())).await.0, 200);
+    // A's tokens do not work in B either.
+    let (_, signed) = h.verify("shared@example.com", &code(&key, h.now() + 30)).await;
+    let refresh = signed["refreshJwt"].as_str().unwrap();
+    let (status, body) = h
+        .update(&bearer(&format!("{OTHER_PROJECT}:{refresh}")), "shared@example.com")
+        .await;
+    assert_eq!((status, error_code(&body)), (401, "E061004"));
+}
