@@ -223,18 +223,24 @@ impl<S: Store> App<S> {
         Err(Error::LockedOut { retry_after: 1 })
     }
 
-    /// The refresh token in the header, verified and owned by `user_id`.
+    /// The refresh token from the Authorization header, verified at `now`.
+    fn refresh_claims(&self, project: &ProjectId, refresh_jwt: Option<&str>, now: u64) -> Result<Claims, Error> {
+        let token = refresh_jwt.ok_or(Error::InvalidRefreshToken)?;
+        self.tokens()?
+            .verify_refresh(token, project, now)
+            .map_err(|_| Error::InvalidRefreshToken)
+    }
+
+    /// The refresh token, verified and belonging to `user_id` (`None`: a
+    /// pending sign-up, which no token can belong to).
     fn session_of(
         &self,
         project: &ProjectId,
-        refresh_jwt: Option<&str>,
+        jwt: Option<&str>,
         user_id: Option<&str>,
+        now: u64,
     ) -> Result<Claims, Error> {
-        let token = refresh_jwt.ok_or(Error::InvalidRefreshToken)?;
-        let claims = self
-            .tokens()?
-            .verify_refresh(token, project)
-            .map_err(|_| Error::InvalidRefreshToken)?;
+        let claims = self.refresh_claims(project, jwt, now)?;
         if user_id != Some(claims.sub.as_str()) {
             return Err(Error::InvalidRefreshToken);
         }
@@ -254,7 +260,7 @@ impl<S: Store> App<S> {
             Status::Pending { .. } => None,
         };
         if request.step_up {
-            self.session_of(&key.project, request.refresh_jwt.as_deref(), registered_id)?;
+            self.session_of(&key.project, request.refresh_jwt.as_deref(), registered_id, now)?;
         }
         self.take_attempt(&key, record.attempts, now).await?;
 
@@ -353,11 +359,7 @@ impl<S: Store> App<S> {
     ) -> Result<Provisioning, Error> {
         let now = self.clock.now();
         // The token is checked before the store is read: no token, no lookup.
-        let token = refresh_jwt.ok_or(Error::InvalidRefreshToken)?;
-        let claims = self
-            .tokens()?
-            .verify_refresh(token, &project)
-            .map_err(|_| Error::InvalidRefreshToken)?;
+        let claims = self.refresh_claims(&project, refresh_jwt, now)?;
         let key = UserKey { project, login_id };
         let record = self.live_record(&key, now).await?;
         let Status::Registered { user_id, .. } = &record.status else {

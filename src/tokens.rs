@@ -19,6 +19,8 @@ use crate::domain::ProjectId;
 /// `drn` of a session token and of a refresh token, as Descope names them.
 pub const SESSION_DRN: &str = "DS";
 pub const REFRESH_DRN: &str = "DSR";
+/// Clock skew tolerated on `exp` and `iat`.
+const LEEWAY_SECONDS: u64 = 5;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -159,9 +161,10 @@ impl TokenKeys {
         jsonwebtoken::encode(&header, claims, &self.signing).map_err(|_| TokenError::Signing)
     }
 
-    /// A refresh token of this project: signed by a published key, unexpired,
-    /// `iss` = project, `drn` = DSR, with an `aud` (if any) of the project.
-    pub fn verify_refresh(&self, token: &str, project: &ProjectId) -> Result<Claims, TokenError> {
+    /// A refresh token of this project: signed by a published key, unexpired
+    /// at `now` (the service's clock, not the library's), `iss` = project,
+    /// `drn` = DSR, with an `aud` (if any) of the project.
+    pub fn verify_refresh(&self, token: &str, project: &ProjectId, now: u64) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Rejected)?;
         let kid = header.kid.ok_or(TokenError::Rejected)?;
         let key = self
@@ -174,7 +177,7 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.set_audience(&[project.as_str()]);
         validation.validate_aud = false;
-        validation.leeway = 5;
+        validation.validate_exp = false;
         let data =
             jsonwebtoken::decode::<Value>(token, &key.decoding, &validation).map_err(|_| TokenError::Rejected)?;
         // An aud, when present, must be this project (decode ignored it above).
@@ -189,7 +192,7 @@ impl TokenKeys {
             }
         }
         let claims: Claims = serde_json::from_value(data.claims).map_err(|_| TokenError::Rejected)?;
-        if claims.drn != REFRESH_DRN {
+        if claims.exp + LEEWAY_SECONDS <= now || claims.iat > now + LEEWAY_SECONDS || claims.drn != REFRESH_DRN {
             return Err(TokenError::Rejected);
         }
         Ok(claims)

@@ -1,0 +1,78 @@
+//! Key material is read the way Lambda reads it: from AWS Secrets Manager
+//! (here moto's server, started by `make test`), once per cold start.
+
+mod common;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_secretsmanager::config::{Credentials, Region};
+use common::*;
+use totp_lambda::app::KeySource;
+use totp_lambda::secret_box::SecretBox;
+use totp_lambda::tokens::TokenKeys;
+
+fn moto() -> String {
+    std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT must point at moto's server: run the tests with `make test`")
+}
+
+async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .endpoint_url(moto())
+        .timeout_config(totp_lambda::app::timeouts())
+        .load()
+        .await
+}
+
+#[tokio::test]
+async fn keys_load_from_secrets_manager() {
+    let sdk = sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let suffix = unique_table();
+    let signing = client
+        .create_secret()
+        .name(format!("totp-lambda/signing-{suffix}"))
+        .secret_string(signing_keys_json())
+        .send()
+        .await
+        .unwrap();
+    let encryption = client
+        .create_secret()
+        .name(format!("totp-lambda/encryption-{suffix}"))
+        .secret_string(encryption_keys_json())
+        .send()
+        .await
+        .unwrap();
+
+    let source = KeySource::SecretsManager {
+        arn: signing.arn.unwrap(),
+    };
+    let tokens = TokenKeys::from_json(&source.load(&sdk).await.unwrap()).unwrap();
+    assert_eq!(tokens.signing_kid(), "test-key-1");
+    assert_eq!(tokens.jwks().len(), 1);
+
+    let source = KeySource::SecretsManager {
+        arn: encryption.arn.unwrap(),
+    };
+    let sealed_here = SecretBox::from_json(&source.load(&sdk).await.unwrap()).unwrap();
+    let from_file = SecretBox::from_json(encryption_keys_json()).unwrap();
+    let project = totp_lambda::domain::ProjectId::parse(PROJECT).unwrap();
+    let login = totp_lambda::domain::LoginId::parse(Some("sm@example.com")).unwrap();
+    let secret = totp_lambda::otpauth::TotpSecret::generate().unwrap();
+    let sealed = sealed_here.seal(&project, &login, &secret).unwrap();
+    assert_eq!(
+        from_file.open(&project, &login, &sealed).unwrap(),
+        secret,
+        "the same key came back"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_fails_the_cold_start_clearly() {
+    let sdk = sdk_config().await;
+    let source = KeySource::SecretsManager {
+        arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf".into(),
+    };
+    let error = source.load(&sdk).await.unwrap_err().to_string();
+    assert!(error.contains("nope"), "{error}");
+}
