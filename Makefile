@@ -13,7 +13,7 @@ setup: ## only install the tools (venv, DynamoDB Local)
 build: ## Lambda artifacts for arm64 (what `sam build` runs)
 	bash scripts/setup.sh
 	rustup target add aarch64-unknown-linux-gnu
-	.venv/bin/cargo-lambda lambda build --release --arm64
+	PATH="$$PWD/.venv/bin:$$PATH" cargo lambda build --release --arm64
 
 clean:
 	rm -rf target .dev .aws-sam

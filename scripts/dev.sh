@@ -25,20 +25,9 @@ fi
 cargo run -q --example create_table -- "$TABLE_NAME"
 
 # The functions see exactly these variables.
-cat >"$ROOT/.dev/watch.env" <<ENV
-PROJECT_ID="$PROJECT_ID"
-TOTP_ISSUER="$TOTP_ISSUER"
-TABLE_NAME="$TABLE_NAME"
-PENDING_TTL_SECONDS="$PENDING_TTL_SECONDS"
-AWS_ENDPOINT_URL_DYNAMODB="$AWS_ENDPOINT_URL_DYNAMODB"
-AWS_REGION="$AWS_REGION"
-AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID"
-AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"
-AWS_EC2_METADATA_DISABLED="true"
-SIGNING_KEYS_FILE="$ROOT/.dev/signing-keys.json"
-ENCRYPTION_KEYS_FILE="$ROOT/.dev/encryption-keys.json"
-RUST_LOG="${RUST_LOG:-info}"
-ENV
+export SIGNING_KEYS_FILE="$ROOT/.dev/signing-keys.json" ENCRYPTION_KEYS_FILE="$ROOT/.dev/encryption-keys.json"
+export RUST_LOG=${RUST_LOG:-info}
+write_watch_env "$ROOT/.dev/watch.env"
 
 cat <<MSG
 

@@ -64,3 +64,16 @@ ensure_dev_keys() {
   fi
   chmod 600 "$ROOT/.dev/"*-keys.json
 }
+
+# write_watch_env FILE: the variables the served functions see, from this
+# shell's PROJECT_ID, TOTP_ISSUER, TABLE_NAME, key files and DynamoDB endpoint.
+write_watch_env() {
+  {
+    local name
+    for name in PROJECT_ID TOTP_ISSUER TABLE_NAME PENDING_TTL_SECONDS LOCKOUT_MAX_ATTEMPTS LOCKOUT_WINDOW_SECONDS \
+      AWS_ENDPOINT_URL_DYNAMODB AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED \
+      SIGNING_KEYS_FILE ENCRYPTION_KEYS_FILE RUST_LOG; do
+      if [ -n "${!name:-}" ]; then printf '%s="%s"\n' "$name" "${!name}"; fi
+    done
+  } >"$1"
+}

@@ -38,19 +38,9 @@ scripts/gen-keys.sh signing e2e-signing >"$keys/signing.json"
 scripts/gen-keys.sh encryption e2e-encryption >"$keys/encryption.json"
 table="e2e-$(date +%s)"
 cargo run -q --example create_table -- "$table"
-cat >"$keys/watch.env" <<ENV
-PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo"
-TOTP_ISSUER="totp-lambda e2e"
-TABLE_NAME="$table"
-LOCKOUT_MAX_ATTEMPTS="5"
-AWS_ENDPOINT_URL_DYNAMODB="$AWS_ENDPOINT_URL_DYNAMODB"
-AWS_REGION="$AWS_REGION"
-AWS_ACCESS_KEY_ID="local"
-AWS_SECRET_ACCESS_KEY="local"
-AWS_EC2_METADATA_DISABLED="true"
-SIGNING_KEYS_FILE="$keys/signing.json"
-ENCRYPTION_KEYS_FILE="$keys/encryption.json"
-ENV
+PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" TOTP_ISSUER="totp-lambda e2e" TABLE_NAME="$table" \
+  LOCKOUT_MAX_ATTEMPTS=5 SIGNING_KEYS_FILE="$keys/signing.json" ENCRYPTION_KEYS_FILE="$keys/encryption.json" \
+  write_watch_env "$keys/watch.env"
 port=$(free_port)
 .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 -P "$port" --env-file "$keys/watch.env" \
   >"$ROOT/.dev/watch-e2e.log" 2>&1 &
