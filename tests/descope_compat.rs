@@ -332,3 +332,25 @@ async fn signing_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
         .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn parallel_first_codes_of_an_updated_key_confirm_it_once() {
+    let h = Harness::with_config(|c| c.lockout_max_attempts = 100).await;
+    let (_, verified) = h.register("confirm@example.com").await;
+    let auth = bearer(&format!("{PROJECT}:{}", verified["refreshJwt"].as_str().unwrap()));
+    let new = h.update(&auth, "confirm@example.com").await.1["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.advance(30);
+    let c = code(&new, h.now());
+    let results = futures::future::join_all((0..8).map(|_| h.verify("confirm@example.com", &c))).await;
+    assert_eq!(results.iter().filter(|(s, _)| *s == 200).count(), 1, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|(s, b)| *s == 200 || (*s == 401 && error_code(b) == "E061102")));
+    assert!(
+        !h.scan().await[0].contains_key("pendingSecret"),
+        "promoted once, pending key gone"
+    );
+}
