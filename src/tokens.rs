@@ -5,12 +5,8 @@
 //! The first key signs; every key is published, so tokens signed before a
 //! rotation keep validating until they expire.
 
-use base64::Engine as _;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk as LibraryJwk};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -82,20 +78,12 @@ pub struct TokenKeys {
     published: Vec<VerifyingKey>,
 }
 
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn parse_private(pem: &str) -> Option<RsaPrivateKey> {
-    RsaPrivateKey::from_pkcs8_pem(pem)
-        .ok()
-        .or_else(|| RsaPrivateKey::from_pkcs1_pem(pem).ok())
-}
-
-fn parse_public(pem: &str) -> Option<RsaPublicKey> {
-    RsaPublicKey::from_public_key_pem(pem)
-        .ok()
-        .or_else(|| RsaPublicKey::from_pkcs1_pem(pem).ok())
+/// The public modulus and exponent (base64url) of a parsed key.
+fn rsa_components(jwk: LibraryJwk) -> Option<(String, String)> {
+    match jwk.algorithm {
+        AlgorithmParameters::RSA(rsa) => Some((rsa.n, rsa.e)),
+        _ => None,
+    }
 }
 
 impl TokenKeys {
@@ -108,34 +96,39 @@ impl TokenKeys {
             if entry.kid.is_empty() || published.iter().any(|k: &VerifyingKey| k.jwk.kid == entry.kid) {
                 return Err(TokenError::Config("every key needs a unique, non-empty kid".into()));
             }
-            let public = match (&entry.private_key_pem, &entry.public_key_pem) {
+            let not_rsa = |what: &str| TokenError::Config(format!("key '{}' is not an RSA {what} key PEM", entry.kid));
+            // Parsing both kinds through the crypto provider (aws-lc) checks them at load time.
+            let (n, e) = match (&entry.private_key_pem, &entry.public_key_pem) {
                 (Some(pem), _) => {
-                    let private = parse_private(pem).ok_or_else(|| {
-                        TokenError::Config(format!("key '{}' is not an RSA private key PEM", entry.kid))
-                    })?;
+                    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| not_rsa("private"))?;
+                    let components = LibraryJwk::from_encoding_key(&key, Algorithm::RS256)
+                        .ok()
+                        .and_then(rsa_components)
+                        .ok_or_else(|| not_rsa("private"))?;
                     if index == 0 {
-                        let der = private
-                            .to_pkcs1_der()
-                            .map_err(|_| TokenError::Config("unusable private key".into()))?;
-                        signing = Some(EncodingKey::from_rsa_der(der.as_bytes()));
+                        signing = Some(key);
                     }
-                    private.to_public_key()
+                    components
                 }
-                (None, Some(pem)) => parse_public(pem)
-                    .ok_or_else(|| TokenError::Config(format!("key '{}' is not an RSA public key PEM", entry.kid)))?,
+                (None, Some(pem)) => {
+                    let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| not_rsa("public"))?;
+                    LibraryJwk::from_decoding_key(&key, Some(Algorithm::RS256))
+                        .ok()
+                        .and_then(rsa_components)
+                        .ok_or_else(|| not_rsa("public"))?
+                }
                 (None, None) => return Err(TokenError::Config(format!("key '{}' has no PEM", entry.kid))),
             };
-            let n = public.n().to_bytes_be();
-            let e = public.e().to_bytes_be();
+            let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(|_| not_rsa("public"))?;
             published.push(VerifyingKey {
-                decoding: DecodingKey::from_rsa_raw_components(&n, &e),
+                decoding,
                 jwk: Jwk {
                     alg: "RS256".into(),
                     kty: "RSA".into(),
                     kid: entry.kid.clone(),
                     use_: "sig".into(),
-                    n: b64url(&n),
-                    e: b64url(&e),
+                    n,
+                    e,
                 },
             });
         }

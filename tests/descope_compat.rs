@@ -60,6 +60,15 @@ async fn tokens_carry_the_contract_claims_and_verify_against_the_jwks() {
             (key["alg"].as_str(), key["kty"].as_str(), key["use"].as_str()),
             (Some("RS256"), Some("RSA"), Some("sig"))
         );
+        use base64::Engine as _;
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(key["n"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            (n.len(), n[0] & 0x80),
+            (256, 0x80),
+            "a 2048-bit modulus, unpadded, no leading zero"
+        );
     }
     let user_id = verified["user"]["userId"].as_str().unwrap();
     let session = verify_with_jwks(verified["sessionJwt"].as_str().unwrap(), &keys);
