@@ -24,36 +24,31 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// Stores `value` as a new secret (unique name) and returns its ARN.
+async fn create_secret(sdk: &aws_config::SdkConfig, kind: &str, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let created = client
+        .create_secret()
+        .name(format!("totp-lambda/{kind}-{}", unique_table()))
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    created.arn.unwrap()
+}
+
 #[tokio::test]
 async fn keys_load_from_secrets_manager() {
     let sdk = sdk_config().await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let suffix = unique_table();
-    let signing = client
-        .create_secret()
-        .name(format!("totp-lambda/signing-{suffix}"))
-        .secret_string(signing_keys_json())
-        .send()
-        .await
-        .unwrap();
-    let encryption = client
-        .create_secret()
-        .name(format!("totp-lambda/encryption-{suffix}"))
-        .secret_string(encryption_keys_json())
-        .send()
-        .await
-        .unwrap();
+    let signing = create_secret(&sdk, "signing", &signing_keys_json()).await;
+    let encryption = create_secret(&sdk, "encryption", encryption_keys_json()).await;
 
-    let source = KeySource::SecretsManager {
-        arn: signing.arn.unwrap(),
-    };
+    let source = KeySource::SecretsManager { arn: signing };
     let tokens = TokenKeys::from_json(&source.load(&sdk).await.unwrap()).unwrap();
     assert_eq!(tokens.signing_kid(), "test-key-1");
     assert_eq!(tokens.jwks().len(), 1);
 
-    let source = KeySource::SecretsManager {
-        arn: encryption.arn.unwrap(),
-    };
+    let source = KeySource::SecretsManager { arn: encryption };
     let sealed_here = SecretBox::from_json(&source.load(&sdk).await.unwrap()).unwrap();
     let from_file = SecretBox::from_json(encryption_keys_json()).unwrap();
     let project = totp_lambda::domain::ProjectId::parse(PROJECT).unwrap();

@@ -61,12 +61,7 @@ async fn five_wrong_codes_lock_the_user_even_for_the_right_code() {
     }
     let response = totp_lambda::http::verify(
         &h.app,
-        request(
-            lambda_http::http::Method::POST,
-            "/v1/auth/totp/verify",
-            Some(&bearer(PROJECT)),
-            &serde_json::json!({"loginId": "locked@example.com", "code": code(&key, h.now())}).to_string(),
-        ),
+        verify_request(PROJECT, "locked@example.com", &code(&key, h.now())),
     )
     .await
     .unwrap();
@@ -387,14 +382,7 @@ async fn a_failure_between_read_and_write_leaves_the_previous_state_valid() {
         tokens: Some(totp_lambda::tokens::TokenKeys::from_json(&signing_keys_json()).unwrap()),
         clock: h.app.clock.clone(),
     };
-    let verify = |login: &str, c: &str| {
-        request(
-            lambda_http::http::Method::POST,
-            "/v1/auth/totp/verify",
-            Some(&bearer(PROJECT)),
-            &serde_json::json!({"loginId": login, "code": c}).to_string(),
-        )
-    };
+    let verify = |login: &str, c: &str| verify_request(PROJECT, login, c);
     // Completing a sign-up fails after the read: still pending, still completable.
     let (_, signup) = h.signup("fragile@example.com").await;
     let key = signup["key"].as_str().unwrap().to_owned();
@@ -417,12 +405,7 @@ async fn a_failure_between_read_and_write_leaves_the_previous_state_valid() {
     // An update fails after the read: no pending key is left, the old key works.
     let refresh = signed["refreshJwt"].as_str().unwrap();
     let authorization = bearer(&format!("{PROJECT}:{refresh}"));
-    let update = request(
-        lambda_http::http::Method::POST,
-        "/v1/auth/totp/update",
-        Some(&authorization),
-        r#"{"loginId":"fragile@example.com"}"#,
-    );
+    let update = update_request(&authorization, "fragile@example.com");
     assert_eq!(call_update(&failing, update).await.0, 503);
     assert!(!h.scan().await[0].contains_key("pendingSecret"));
     h.advance(30);

@@ -146,12 +146,7 @@ impl Harness {
     }
 
     pub async fn signup(&self, login_id: &str) -> (u16, Value) {
-        let body = serde_json::json!({"loginId": login_id}).to_string();
-        call_signup(
-            &self.app,
-            request(Method::POST, "/v1/auth/totp/signup", Some(&bearer(PROJECT)), &body),
-        )
-        .await
+        self.signup_in(PROJECT, login_id).await
     }
 
     pub async fn signup_in(&self, project: &str, login_id: &str) -> (u16, Value) {
@@ -163,13 +158,12 @@ impl Harness {
         .await
     }
 
+    pub async fn verify(&self, login_id: &str, code: &str) -> (u16, Value) {
+        self.verify_in(PROJECT, login_id, code).await
+    }
+
     pub async fn verify_in(&self, project: &str, login_id: &str, code: &str) -> (u16, Value) {
-        let body = serde_json::json!({"loginId": login_id, "code": code}).to_string();
-        call_verify(
-            &self.app,
-            request(Method::POST, "/v1/auth/totp/verify", Some(&bearer(project)), &body),
-        )
-        .await
+        call_verify(&self.app, verify_request(project, login_id, code)).await
     }
 
     pub async fn verify_with(&self, authorization: &str, body: Value) -> (u16, Value) {
@@ -186,21 +180,7 @@ impl Harness {
     }
 
     pub async fn update(&self, authorization: &str, login_id: &str) -> (u16, Value) {
-        let body = serde_json::json!({"loginId": login_id}).to_string();
-        call_update(
-            &self.app,
-            request(Method::POST, "/v1/auth/totp/update", Some(authorization), &body),
-        )
-        .await
-    }
-
-    pub async fn verify(&self, login_id: &str, code: &str) -> (u16, Value) {
-        let body = serde_json::json!({"loginId": login_id, "code": code}).to_string();
-        call_verify(
-            &self.app,
-            request(Method::POST, "/v1/auth/totp/verify", Some(&bearer(PROJECT)), &body),
-        )
-        .await
+        call_update(&self.app, update_request(authorization, login_id)).await
     }
 
     /// Signs `login_id` up and completes the sign-up; returns the key and the verify response.
@@ -222,6 +202,18 @@ impl Harness {
 
 pub fn bearer(value: &str) -> String {
     format!("Bearer {value}")
+}
+
+/// A verify request of `project` for `login_id` with `code`.
+pub fn verify_request(project: &str, login_id: &str, code: &str) -> Request {
+    let body = serde_json::json!({"loginId": login_id, "code": code}).to_string();
+    request(Method::POST, "/v1/auth/totp/verify", Some(&bearer(project)), &body)
+}
+
+/// An update request with this Authorization header for `login_id`.
+pub fn update_request(authorization: &str, login_id: &str) -> Request {
+    let body = serde_json::json!({"loginId": login_id}).to_string();
+    request(Method::POST, "/v1/auth/totp/update", Some(authorization), &body)
 }
 
 pub fn request(method: Method, path: &str, authorization: Option<&str>, body: &str) -> Request {
