@@ -104,11 +104,11 @@ pub enum AttemptPlan {
 /// Lockout as a pure decision: at most `limit` attempts per window of
 /// `window` seconds, the window starting at its first attempt.
 pub fn plan_attempt(observed: Attempts, limit: u32, window: u64, now: u64) -> AttemptPlan {
-    match observed.window_start {
-        Some(start) if start.saturating_add(window) > now => {
+    match observed.window_start.map(|start| (start, start.saturating_add(window))) {
+        Some((start, end)) if end > now => {
             if observed.count >= limit {
                 AttemptPlan::Locked {
-                    retry_after: (start + window - now).max(1),
+                    retry_after: (end - now).max(1),
                 }
             } else {
                 AttemptPlan::Count { window_start: start }
@@ -427,6 +427,13 @@ mod tests {
         assert_eq!(
             plan_attempt(attempts(9, Some(0)), limit, window, 5000),
             AttemptPlan::StartWindow
+        );
+        // A window start near the end of time must not overflow.
+        assert_eq!(
+            plan_attempt(attempts(5, Some(u64::MAX - 10)), limit, window, 1000),
+            AttemptPlan::Locked {
+                retry_after: u64::MAX - 1000
+            }
         );
     }
 }

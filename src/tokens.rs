@@ -168,7 +168,6 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[project.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.set_audience(&[project.as_str()]);
         validation.validate_aud = false;
         validation.validate_exp = false;
         let data =
@@ -185,7 +184,9 @@ impl TokenKeys {
             }
         }
         let claims: Claims = serde_json::from_value(data.claims).map_err(|_| TokenError::Rejected)?;
-        if claims.exp + LEEWAY_SECONDS <= now || claims.iat > now + LEEWAY_SECONDS || claims.drn != REFRESH_DRN {
+        let expired = claims.exp.saturating_add(LEEWAY_SECONDS) <= now;
+        let issued_in_future = claims.iat > now.saturating_add(LEEWAY_SECONDS);
+        if expired || issued_in_future || claims.drn != REFRESH_DRN {
             return Err(TokenError::Rejected);
         }
         Ok(claims)
