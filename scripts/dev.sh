@@ -37,6 +37,5 @@ cat <<MSG
   DynamoDB:   $AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
 
 MSG
-"$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 -P "$PORT" --env-file "$ROOT/.dev/watch.env" &
-STARTED_PIDS+=($!)
+start_watch "$PORT" "$ROOT/.dev/watch.env"
 wait "${STARTED_PIDS[-1]}"

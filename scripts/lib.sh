@@ -42,6 +42,14 @@ start_moto() {
   wait_for_port "$port" 60 "moto"
 }
 
+# start_watch PORT ENV_FILE [LOG]: every function under `cargo lambda watch`
+# on loopback, routed by the contract paths in Cargo.toml.
+start_watch() {
+  local log=${3:-/dev/stdout}
+  "$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 -P "$1" --env-file "$2" >"$log" 2>&1 &
+  STARTED_PIDS+=($!)
+}
+
 stop_started() {
   local pid
   for pid in "${STARTED_PIDS[@]}"; do

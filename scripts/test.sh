@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 bash scripts/setup.sh
 mkdir -p .dev
-trap 'stop_started' EXIT
+keys=""  # the e2e key material: removed however the run ends
+trap 'stop_started; if [ -n "$keys" ]; then rm -rf "$keys"; fi' EXIT
 trap 'exit 130' INT TERM
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -42,9 +43,7 @@ PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" TOTP_ISSUER="totp-lambda e2e" T
   LOCKOUT_MAX_ATTEMPTS=5 SIGNING_KEYS_FILE="$keys/signing.json" ENCRYPTION_KEYS_FILE="$keys/encryption.json" \
   write_watch_env "$keys/watch.env"
 port=$(free_port)
-.venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 -P "$port" --env-file "$keys/watch.env" \
-  >"$ROOT/.dev/watch-e2e.log" 2>&1 &
-STARTED_PIDS+=($!)
+start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log"
 wait_for_port "$port" 120 "cargo lambda watch"
 # Each function compiles on its first request: pay that before the suites run.
 for route in signup verify update; do
@@ -53,4 +52,3 @@ done
 curl -s -o /dev/null -m 600 "http://127.0.0.1:$port/v2/keys/P2E2eProjectAlpha" || true
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \
   .venv/bin/pytest tests/e2e -q -p no:cacheprovider
-rm -rf "$keys"
