@@ -61,7 +61,11 @@ fn main() {
         exp: now + 600,
         amr: vec!["totp".into()],
         drn: drn.into(),
+        aud: project.as_str().into(),
         nsec: None,
+        jti: (drn == "DSR").then(|| "JBENCH".into()),
+        login_id: (drn == "DSR").then(|| login.as_str().into()),
+        gen: (drn == "DSR").then_some(0),
     };
     measure("verify: sign session + refresh JWT (RS256)", n(200), || {
         black_box(tokens.sign(&claims("DS")).unwrap());

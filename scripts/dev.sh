@@ -7,7 +7,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 bash scripts/setup.sh
-ensure_dev_keys
 trap 'stop_started' EXIT
 trap 'exit 130' INT TERM
 
@@ -15,6 +14,8 @@ export PROJECT_ID=${PROJECT_ID:-P2TotpLambdaLocalDev}
 export TOTP_ISSUER=${TOTP_ISSUER:-totp-lambda local}
 export TABLE_NAME=${TABLE_NAME:-totp-lambda-local}
 export PENDING_TTL_SECONDS=${PENDING_TTL_SECONDS:-600}
+export SESSION_TTL_SECONDS=${SESSION_TTL_SECONDS:-600} REFRESH_TTL_SECONDS=${REFRESH_TTL_SECONDS:-2419200}
+ensure_dev_keys "$PROJECT_ID"
 PORT=${PORT:-9000}
 
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then

@@ -61,11 +61,16 @@ stop_started() {
   STARTED_PIDS=()
 }
 
-# Local key material, generated once, never committed (.dev is ignored).
+# ensure_dev_keys PROJECTS: local key material, generated once (and again
+# when a project has no signing key yet), never committed (.dev is ignored).
 ensure_dev_keys() {
   mkdir -p "$ROOT/.dev"
-  if [ ! -f "$ROOT/.dev/signing-keys.json" ]; then
-    "$ROOT/scripts/gen-keys.sh" signing "dev-$(date +%Y%m%d)" >"$ROOT/.dev/signing-keys.json"
+  local signing="$ROOT/.dev/signing-keys.json"
+  if [ ! -f "$signing" ] || ! python3 -c '
+import json, sys
+have = json.load(open(sys.argv[1])).get("projects", {})
+sys.exit(0 if all(p.strip() in have for p in sys.argv[2].split(",") if p.strip()) else 1)' "$signing" "$1" 2>/dev/null; then
+    "$ROOT/scripts/gen-keys.sh" signing "dev-$(date +%Y%m%d)" "$1" >"$signing"
   fi
   if [ ! -f "$ROOT/.dev/encryption-keys.json" ]; then
     "$ROOT/scripts/gen-keys.sh" encryption "dev-$(date +%Y%m%d)" >"$ROOT/.dev/encryption-keys.json"
@@ -79,6 +84,7 @@ write_watch_env() {
   {
     local name
     for name in PROJECT_ID TOTP_ISSUER TABLE_NAME PENDING_TTL_SECONDS LOCKOUT_MAX_ATTEMPTS LOCKOUT_WINDOW_SECONDS \
+      SESSION_TTL_SECONDS REFRESH_TTL_SECONDS \
       AWS_ENDPOINT_URL_DYNAMODB AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED \
       SIGNING_KEYS_FILE ENCRYPTION_KEYS_FILE RUST_LOG; do
       if [ -n "${!name:-}" ]; then printf '%s="%s"\n' "$name" "${!name}"; fi

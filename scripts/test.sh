@@ -35,7 +35,7 @@ cargo test --all-targets --quiet
 
 step "end-to-end: the functions under cargo lambda watch, the official Descope SDK"
 keys=$(mktemp -d)
-scripts/gen-keys.sh signing e2e-signing >"$keys/signing.json"
+scripts/gen-keys.sh signing e2e-signing P2E2eProjectAlpha,P2E2eProjectBravo >"$keys/signing.json"
 scripts/gen-keys.sh encryption e2e-encryption >"$keys/encryption.json"
 table="e2e-$(date +%s)"
 cargo run -q --example create_table -- "$table"
@@ -46,8 +46,8 @@ port=$(free_port)
 start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log"
 wait_for_port "$port" 120 "cargo lambda watch"
 # Each function compiles on its first request: pay that before the suites run.
-for route in signup verify update; do
-  curl -s -o /dev/null -m 600 -X POST "http://127.0.0.1:$port/v1/auth/totp/$route" -d '{}' || true
+for route in totp/signup totp/verify totp/update refresh; do
+  curl -s -o /dev/null -m 600 -X POST "http://127.0.0.1:$port/v1/auth/$route" -d '{}' || true
 done
 curl -s -o /dev/null -m 600 "http://127.0.0.1:$port/v2/keys/P2E2eProjectAlpha" || true
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \

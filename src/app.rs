@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::secret_box::SecretBox;
 use crate::service::{App, Clock};
 use crate::store::dynamo::DynamoStore;
-use crate::tokens::TokenKeys;
+use crate::tokens::ProjectKeys;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -81,19 +81,50 @@ pub async fn read_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> 
         .ok_or_else(|| format!("secret {arn} has no SecretString").into())
 }
 
-pub async fn token_keys(sdk: &SdkConfig) -> Result<TokenKeys, BoxError> {
-    Ok(TokenKeys::from_json(
-        &KeySource::from_env("SIGNING_KEYS")?.load(sdk).await?,
-    )?)
+/// Every served project's signing keys; a served project without keys
+/// stops the function at start, not at its first sign-in.
+pub async fn project_keys(sdk: &SdkConfig, config: &Config) -> Result<ProjectKeys, BoxError> {
+    let keys = ProjectKeys::from_json(&KeySource::from_env("SIGNING_KEYS")?.load(sdk).await?)?;
+    keys.check_covers(&config.projects)?;
+    Ok(keys)
 }
 
-/// The App of signup (`with_tokens` false), verify and update (true).
-pub async fn from_env(with_tokens: bool) -> Result<App<DynamoStore>, BoxError> {
+/// The Lambda functions, by the key material each one needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// Seals new secrets; signs nothing.
+    Signup,
+    /// Opens secrets and signs tokens.
+    Verify,
+    /// Checks tokens and seals new secrets.
+    Update,
+    /// Checks and signs tokens; never sees a secret.
+    Sessions,
+}
+
+impl Function {
+    fn needs_encryption_keys(self) -> bool {
+        self != Function::Sessions
+    }
+
+    fn needs_signing_keys(self) -> bool {
+        self != Function::Signup
+    }
+}
+
+/// The App of one function, holding only the keys that function uses.
+pub async fn from_env(function: Function) -> Result<App<DynamoStore>, BoxError> {
     let config = Config::from_env()?;
     let sdk = sdk_config().await;
-    let secret_box = SecretBox::from_json(&KeySource::from_env("ENCRYPTION_KEYS")?.load(&sdk).await?)?;
-    let tokens = if with_tokens {
-        Some(token_keys(&sdk).await?)
+    let secret_box = if function.needs_encryption_keys() {
+        Some(SecretBox::from_json(
+            &KeySource::from_env("ENCRYPTION_KEYS")?.load(&sdk).await?,
+        )?)
+    } else {
+        None
+    };
+    let tokens = if function.needs_signing_keys() {
+        Some(project_keys(&sdk, &config).await?)
     } else {
         None
     };

@@ -74,7 +74,7 @@ impl Config {
             pending_ttl_seconds: number("PENDING_TTL_SECONDS", DEFAULT_PENDING_TTL_SECONDS, 1..=86_400)?,
             lockout_max_attempts: number("LOCKOUT_MAX_ATTEMPTS", DEFAULT_LOCKOUT_MAX_ATTEMPTS.into(), 1..=1000)? as u32,
             lockout_window_seconds: number("LOCKOUT_WINDOW_SECONDS", DEFAULT_LOCKOUT_WINDOW_SECONDS, 1..=86_400)?,
-            session_ttl_seconds: number("SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 60..=86_400)?,
+            session_ttl_seconds: number("SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 5..=86_400)?,
             refresh_ttl_seconds: number("REFRESH_TTL_SECONDS", DEFAULT_REFRESH_TTL_SECONDS, 60..=31_536_000)?,
         })
     }

@@ -18,6 +18,8 @@ pub enum Error {
     Unauthorized,
     /// The refresh JWT is invalid, expired, or of another project or user.
     InvalidRefreshToken,
+    /// The refresh JWT was revoked: logout, logout-all, a new key, or its user is gone.
+    SessionRevoked,
     /// Signup for a loginId that is already registered.
     AlreadyRegistered,
     /// No such user, or a pending sign-up that expired.
@@ -28,6 +30,8 @@ pub enum Error {
     LockedOut { retry_after: u64 },
     /// The route does not take this method.
     MethodNotAllowed,
+    /// A function was handed a path it does not serve (a routing mistake).
+    UnknownRoute,
     /// Storage (or a key store) unreachable, throttled or timed out.
     Unavailable,
     /// Anything else. Details go to the log, never to the caller.
@@ -92,6 +96,13 @@ impl Error {
                 "The refresh token is invalid or expired".into(),
                 None,
             ),
+            Error::SessionRevoked => (
+                401,
+                "E064001",
+                "Session revoked",
+                "The session was signed out; sign in again".into(),
+                None,
+            ),
             Error::AlreadyRegistered => (
                 409,
                 "E062107",
@@ -121,6 +132,7 @@ impl Error {
                 "Method not allowed on this route".into(),
                 None,
             ),
+            Error::UnknownRoute => (404, "E011001", "Bad request", "No such route".into(), None),
             Error::Unavailable => (
                 503,
                 "E010001",
@@ -168,11 +180,13 @@ mod tests {
             (Error::InvalidArgument("code"), 400, "E011003"),
             (Error::Unauthorized, 401, "E011003"),
             (Error::InvalidRefreshToken, 401, "E061004"),
+            (Error::SessionRevoked, 401, "E064001"),
             (Error::AlreadyRegistered, 409, "E062107"),
             (Error::UserNotFound, 404, "E062108"),
             (Error::WrongCode, 401, "E061102"),
             (Error::LockedOut { retry_after: 7 }, 429, "E061103"),
             (Error::MethodNotAllowed, 405, "E011001"),
+            (Error::UnknownRoute, 404, "E011001"),
             (Error::Unavailable, 503, "E010001"),
             (Error::Internal, 500, "E010000"),
         ];

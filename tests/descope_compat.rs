@@ -7,7 +7,6 @@ use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
-use totp_lambda::tokens::TokenKeys;
 
 async fn jwks(h: &Harness, project: &str) -> (u16, Value, String) {
     let tokens = h.app.tokens.as_ref().unwrap();
@@ -39,7 +38,8 @@ fn verify_with_jwks(jwt: &str, jwks: &Value) -> Value {
     let decoding = DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.validate_exp = false; // the harness clock is not the wall clock
-    validation.set_required_spec_claims(&["iss", "sub"]);
+    validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+    validation.set_audience(&[PROJECT]);
     jsonwebtoken::decode::<Value>(jwt, &decoding, &validation)
         .expect("signature verifies")
         .claims
@@ -80,7 +80,14 @@ async fn tokens_carry_the_contract_claims_and_verify_against_the_jwks() {
         assert_eq!(claims["drn"], drn);
         assert_eq!(claims["iat"], T0);
         assert_eq!(claims["exp"], T0 + ttl);
-        assert!(claims.get("aud").is_none());
+        assert_eq!(claims["aud"], PROJECT);
+    }
+    // Only the refresh token names its id, its user's loginId and generation.
+    assert!(refresh["jti"].as_str().is_some_and(|j| j.len() >= 26), "{refresh}");
+    assert_eq!(refresh["loginId"], "claims@example.com");
+    assert_eq!(refresh["gen"], 0);
+    for claim in ["jti", "loginId", "gen"] {
+        assert!(session.get(claim).is_none(), "{claim} in the session token");
     }
     assert_eq!(verified["cookieExpiration"], refresh["exp"]);
     assert!(session.get("nsec").is_none(), "no custom claims asked for");
@@ -269,6 +276,9 @@ async fn signing_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
     let mut h = Harness::new().await;
     let (_, before) = h.register("rotate@example.com").await;
     let old_refresh = before["refreshJwt"].as_str().unwrap().to_owned();
+    // A second user keeps a token of the old key that nothing revokes.
+    let (_, bystander) = h.register("bystander@example.com").await;
+    let bystander_refresh = bystander["refreshJwt"].as_str().unwrap().to_owned();
     assert_eq!(
         jsonwebtoken::decode_header(&old_refresh).unwrap().kid.as_deref(),
         Some("test-key-1")
@@ -279,7 +289,7 @@ async fn signing_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
         {"kid": "test-key-1", "privateKeyPem": rsa_private_pem(0)},
         {"kid": "test-key-2", "privateKeyPem": rsa_private_pem(1)},
     ]});
-    h.app.tokens = Some(TokenKeys::from_json(&publish.to_string()).unwrap());
+    h.app.tokens = Some(project_keys_with(publish));
     let (_, keys, _) = jwks(&h, PROJECT).await;
     let kids: Vec<&str> = keys["keys"]
         .as_array()
@@ -305,7 +315,7 @@ async fn signing_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
         {"kid": "test-key-2", "privateKeyPem": rsa_private_pem(1)},
         {"kid": "test-key-1", "publicKeyPem": String::from_utf8(old_public.stdout).unwrap()},
     ]});
-    h.app.tokens = Some(TokenKeys::from_json(&rotated.to_string()).unwrap());
+    h.app.tokens = Some(project_keys_with(rotated));
     let (_, keys, _) = jwks(&h, PROJECT).await;
     assert_eq!(
         keys["keys"].as_array().unwrap().len(),
@@ -335,11 +345,14 @@ async fn signing_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
 
     // Step 3: after the refresh lifetime, the old key is dropped; its tokens stop working.
     let done = json!({"keys": [{"kid": "test-key-2", "privateKeyPem": rsa_private_pem(1)}]});
-    h.app.tokens = Some(TokenKeys::from_json(&done.to_string()).unwrap());
-    let (status, _) = h
-        .update(&bearer(&format!("{PROJECT}:{old_refresh}")), "rotate@example.com")
+    h.app.tokens = Some(project_keys_with(done));
+    let (status, body) = h
+        .update(
+            &bearer(&format!("{PROJECT}:{bystander_refresh}")),
+            "bystander@example.com",
+        )
         .await;
-    assert_eq!(status, 401);
+    assert_eq!((status, error_code(&body)), (401, "E061004"));
 }
 
 #[tokio::test]

@@ -53,7 +53,8 @@ async fn bad_requests_get_descope_errors_and_write_nothing() {
         (VERIFY, Some(auth.clone()), r#"{"loginId": "a@b.co", "code": "1234567"}"#.into(), 400, "E011003"),
         (VERIFY, Some(bearer("P2Unknown")), r#"{"loginId": "a@b.co", "code": "123456"}"#.into(), 401, "E011003"),
         (VERIFY, Some(auth.clone()), r#"{"loginId": "nobody@example.com", "code": "123456"}"#.into(), 404, "E062108"),
-        (VERIFY, Some(auth.clone()), r#"{"loginId": "a@b.co", "code": "123456", "loginOptions": {"stepup": true}}"#.into(), 404, "E062108"),
+        // Step-up checks the token before the store is read, as update does.
+        (VERIFY, Some(auth.clone()), r#"{"loginId": "a@b.co", "code": "123456", "loginOptions": {"stepup": true}}"#.into(), 401, "E061004"),
     ];
     for (route, authorization, body, status, code) in cases {
         let req = request(Method::POST, route, authorization.as_deref(), &body);

@@ -20,6 +20,10 @@ const EXPECTED: &[(&str, &str, u16)] = &[
     ("update-http-api.json", "update", 401),
     ("keys-http-api.json", "keys", 200),
     ("keys-rest-api.json", "keys", 200),
+    ("refresh-http-api.json", "sessions", 401),
+    ("logout-http-api.json", "sessions", 401),
+    ("logoutall-http-api.json", "sessions", 401),
+    ("me-http-api.json", "sessions", 401),
 ];
 
 /// A harness serving the sample project, on a fresh (empty) table.
@@ -32,6 +36,9 @@ async fn sample_deployment() -> Harness {
         _ => None,
     })
     .unwrap();
+    let ring = serde_json::json!({"keys": [{"kid": "sample-key", "privateKeyPem": rsa_private_pem(0)}]});
+    let document = serde_json::json!({"projects": {SAMPLE_PROJECT: ring}});
+    h.app.tokens = Some(totp_lambda::tokens::ProjectKeys::from_json(&document.to_string()).unwrap());
     h
 }
 
@@ -61,12 +68,17 @@ async fn every_event_file_is_handled_as_documented() {
             "signup" => totp_lambda::http::signup(&h.app, request).await,
             "verify" => totp_lambda::http::verify(&h.app, request).await,
             "update" => totp_lambda::http::update(&h.app, request).await,
+            "sessions" => totp_lambda::http::sessions(&h.app, request).await,
             "keys" => totp_lambda::http::keys(&h.app.config, h.app.tokens.as_ref().unwrap(), request).await,
             other => panic!("unknown function {other}"),
         }
         .unwrap();
         let (status, body) = into_parts(response).await;
         assert_eq!(status, *expected, "{file}: {body}");
+        if *function == "sessions" {
+            // A JWT-shaped token that no key of the project signed.
+            assert_eq!(error_code(&body), "E061004", "{file}");
+        }
         let written = h.scan().await.len();
         if status == 200 && *function == "signup" {
             assert_eq!(

@@ -8,7 +8,7 @@ use aws_sdk_secretsmanager::config::{Credentials, Region};
 use common::*;
 use totp_lambda::app::KeySource;
 use totp_lambda::secret_box::SecretBox;
-use totp_lambda::tokens::TokenKeys;
+use totp_lambda::tokens::ProjectKeys;
 
 fn moto() -> String {
     std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT must point at moto's server: run the tests with `make test`")
@@ -44,7 +44,10 @@ async fn keys_load_from_secrets_manager() {
     let encryption = create_secret(&sdk, "encryption", encryption_keys_json()).await;
 
     let source = KeySource::SecretsManager { arn: signing };
-    let tokens = TokenKeys::from_json(&source.load(&sdk).await.unwrap()).unwrap();
+    let keys = ProjectKeys::from_json(&source.load(&sdk).await.unwrap()).unwrap();
+    let tokens = keys
+        .for_project(&totp_lambda::domain::ProjectId::parse(PROJECT).unwrap())
+        .unwrap();
     assert_eq!(tokens.signing_kid(), "test-key-1");
     assert_eq!(tokens.jwks().len(), 1);
 

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use totp_lambda::service::App;
 use totp_lambda::store::dynamo::DynamoStore;
-use totp_lambda::store::{NewEnrollment, PendingKey, Store, StoreError, UserKey, UserRecord};
+use totp_lambda::store::{NewEnrollment, PendingKey, SessionRef, SessionState, Store, StoreError, UserKey, UserRecord};
 
 // ---- 1. No code is accepted twice ---------------------------------------
 
@@ -356,13 +356,22 @@ impl Store for FailingWrites {
     async fn count_attempt(&self, key: &UserKey, start: u64, limit: u32) -> Result<(), StoreError> {
         self.inner.count_attempt(key, start, limit).await
     }
-    async fn complete_signup(&self, _: &UserKey, _: &str, _: u64, _: &str, _: u64) -> Result<(), StoreError> {
+    async fn complete_signup(&self, _: &UserKey, _: &str, _: u64, _: &str, _: u64) -> Result<u64, StoreError> {
         Err(StoreError::Unavailable("injected".into()))
     }
-    async fn record_sign_in(&self, _: &UserKey, _: &str, _: u64) -> Result<(), StoreError> {
+    async fn record_sign_in(&self, _: &UserKey, _: &str, _: u64, _: bool) -> Result<u64, StoreError> {
         Err(StoreError::Unavailable("injected".into()))
     }
-    async fn promote_pending_key(&self, _: &UserKey, _: &PendingKey, _: u64, _: u64) -> Result<(), StoreError> {
+    async fn promote_pending_key(&self, _: &UserKey, _: &PendingKey, _: u64, _: u64) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn get_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
+        self.inner.get_session(key, token_id).await
+    }
+    async fn revoke_session(&self, _: &UserKey, _: &SessionRef, _: u64) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn revoke_all_sessions(&self, _: &UserKey, _: &SessionRef) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("injected".into()))
     }
     async fn put_pending_key(&self, _: &UserKey, _: &str, _: &PendingKey) -> Result<(), StoreError> {
@@ -378,8 +387,8 @@ async fn a_failure_between_read_and_write_leaves_the_previous_state_valid() {
         store: FailingWrites {
             inner: DynamoStore::new(h.client.clone(), h.table.clone()),
         },
-        secret_box: totp_lambda::secret_box::SecretBox::from_json(encryption_keys_json()).unwrap(),
-        tokens: Some(totp_lambda::tokens::TokenKeys::from_json(&signing_keys_json()).unwrap()),
+        secret_box: Some(totp_lambda::secret_box::SecretBox::from_json(encryption_keys_json()).unwrap()),
+        tokens: Some(totp_lambda::tokens::ProjectKeys::from_json(&signing_keys_json()).unwrap()),
         clock: h.app.clock.clone(),
     };
     let verify = |login: &str, c: &str| verify_request(PROJECT, login, c);

@@ -1,4 +1,4 @@
-//! Lambda function for GET /v2/keys/{projectId}: the JWKS of the signing keys.
+//! Lambda function for GET /v2/keys/{projectId}: the JWKS of one project.
 
 use lambda_http::{service_fn, Error};
 use totp_lambda::{app, config::Config, http, telemetry};
@@ -7,6 +7,6 @@ use totp_lambda::{app, config::Config, http, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let tokens = app::token_keys(&app::sdk_config().await).await?;
+    let tokens = app::project_keys(&app::sdk_config().await, &config).await?;
     lambda_http::run(service_fn(|request| http::keys(&config, &tokens, request))).await
 }

@@ -1,11 +1,12 @@
 //! Lambda function for POST /v1/auth/totp/signup.
 
 use lambda_http::{service_fn, Error};
-use totp_lambda::{app, http, telemetry};
+use totp_lambda::app::{self, Function};
+use totp_lambda::{http, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let app = app::from_env(false).await?;
+    let app = app::from_env(Function::Signup).await?;
     lambda_http::run(service_fn(|request| http::signup(&app, request))).await
 }

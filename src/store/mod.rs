@@ -54,6 +54,9 @@ pub struct UserRecord {
     pub last_step: Option<u64>,
     pub attempts: Attempts,
     pub pending_key: Option<PendingKey>,
+    /// Moves on whenever every session of the user ends (logout-all, a new
+    /// key): refresh tokens carry the generation they were issued in.
+    pub session_generation: u64,
 }
 
 impl UserRecord {
@@ -69,6 +72,47 @@ impl UserRecord {
     /// The pending key from update, if it has not expired.
     pub fn live_pending_key(&self, now: u64) -> Option<&PendingKey> {
         self.pending_key.as_ref().filter(|p| p.expires_at > now)
+    }
+}
+
+/// One refresh token as the store needs it: whose, of which generation, which one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    pub user_id: String,
+    pub generation: u64,
+    pub token_id: String,
+}
+
+/// The user and the revocation state of one refresh token, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    pub record: Option<UserRecord>,
+    /// The token was logged out on its own.
+    pub token_revoked: bool,
+}
+
+impl SessionState {
+    /// Whether `session` is still alive: its user is this registered user,
+    /// its generation is current, and it was not logged out.
+    pub fn is_live(&self, session: &SessionRef) -> bool {
+        let user_matches = match &self.record {
+            Some(UserRecord {
+                status: Status::Registered { user_id, .. },
+                session_generation,
+                ..
+            }) => *user_id == session.user_id && *session_generation == session.generation,
+            _ => false,
+        };
+        user_matches && !self.token_revoked
+    }
+
+    /// The record, if `session` is still alive.
+    pub fn into_live_record(self, session: &SessionRef) -> Option<UserRecord> {
+        if self.is_live(session) {
+            self.record
+        } else {
+            None
+        }
     }
 }
 
@@ -129,6 +173,7 @@ pub trait Store: Send + Sync {
 
     /// Pending → registered, if the pending sign-up is still the one whose
     /// secret matched (`enrollment_id`) and has not expired at `now`.
+    /// Returns the session generation the new tokens belong to.
     fn complete_signup(
         &self,
         key: &UserKey,
@@ -136,25 +181,54 @@ pub trait Store: Send + Sync {
         step: u64,
         user_id: &str,
         now: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Records a sign-in at `step`, if the secret is still `enrollment_id`'s
-    /// and `step` is newer than the last accepted one.
+    /// and `step` is newer than the last accepted one; with `end_other_sessions`
+    /// every refresh token issued before moves to a dead generation. Returns
+    /// the generation the new tokens belong to.
     fn record_sign_in(
         &self,
         key: &UserKey,
         enrollment_id: &str,
         step: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        end_other_sessions: bool,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Makes the pending key the user's key at `step`, if it is still pending,
     /// unexpired at `now`, and `step` is newer than the last accepted one.
+    /// Every earlier session ends; returns the new generation.
     fn promote_pending_key(
         &self,
         key: &UserKey,
         pending: &PendingKey,
         step: u64,
         now: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The user and whether `token_id` was logged out, in one strongly
+    /// consistent read.
+    fn get_session(
+        &self,
+        key: &UserKey,
+        token_id: &str,
+    ) -> impl Future<Output = Result<SessionState, StoreError>> + Send;
+
+    /// Logs one refresh token out until `expires_at` (when it would have
+    /// expired anyway), if it is still live. `Conflict` if it is not.
+    fn revoke_session(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Ends every session of the user by moving the generation on, if
+    /// `session` is still live. `Conflict` if it is not.
+    fn revoke_all_sessions(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores a pending key for the registered user `user_id`, replacing any
@@ -165,4 +239,74 @@ pub trait Store: Send + Sync {
         user_id: &str,
         pending: &PendingKey,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(user_id: &str, generation: u64) -> UserRecord {
+        UserRecord {
+            status: Status::Registered {
+                user_id: user_id.into(),
+                created_time: 1,
+            },
+            enrollment_id: "E1".into(),
+            secret: SealedSecret {
+                key_id: "k".into(),
+                blob: vec![0; 40],
+            },
+            profile: Profile::default(),
+            sso_app_id: None,
+            last_step: None,
+            attempts: Attempts::default(),
+            pending_key: None,
+            session_generation: generation,
+        }
+    }
+
+    fn session(user_id: &str, generation: u64) -> SessionRef {
+        SessionRef {
+            user_id: user_id.into(),
+            generation,
+            token_id: "J1".into(),
+        }
+    }
+
+    #[test]
+    fn a_session_is_live_only_for_its_user_generation_and_unrevoked() {
+        let state = |record: Option<UserRecord>, token_revoked| SessionState { record, token_revoked };
+        assert!(state(Some(registered("U1", 2)), false).is_live(&session("U1", 2)));
+        assert!(
+            !state(Some(registered("U1", 2)), true).is_live(&session("U1", 2)),
+            "logged out"
+        );
+        assert!(
+            !state(Some(registered("U1", 3)), false).is_live(&session("U1", 2)),
+            "logged out everywhere"
+        );
+        assert!(
+            !state(Some(registered("U1", 2)), false).is_live(&session("U1", 3)),
+            "a generation from the future"
+        );
+        assert!(
+            !state(Some(registered("U2", 2)), false).is_live(&session("U1", 2)),
+            "another user"
+        );
+        assert!(!state(None, false).is_live(&session("U1", 2)), "user deleted");
+        let mut pending = registered("U1", 2);
+        pending.status = Status::Pending { expires_at: 10 };
+        assert!(
+            !state(Some(pending), false).is_live(&session("U1", 2)),
+            "not registered"
+        );
+        assert_eq!(
+            state(Some(registered("U1", 2)), false).into_live_record(&session("U1", 2)),
+            Some(registered("U1", 2))
+        );
+        assert_eq!(
+            state(Some(registered("U1", 2)), true).into_live_record(&session("U1", 2)),
+            None
+        );
+    }
 }

@@ -15,7 +15,7 @@ use totp_lambda::secret_box::{generate_keys_document, SecretBox};
 use totp_lambda::service::{App, Clock};
 use totp_lambda::store::dynamo::{ensure_table, DynamoStore};
 use totp_lambda::store::Store;
-use totp_lambda::tokens::TokenKeys;
+use totp_lambda::tokens::ProjectKeys;
 
 pub const PROJECT: &str = "P2TestProjectA";
 pub const OTHER_PROJECT: &str = "P2TestProjectB";
@@ -49,7 +49,7 @@ pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 pub fn rsa_private_pem(index: usize) -> String {
     static KEYS: OnceLock<Vec<String>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        (0..2)
+        (0..3)
             .map(|_| {
                 let out = std::process::Command::new("openssl")
                     .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
@@ -63,8 +63,22 @@ pub fn rsa_private_pem(index: usize) -> String {
         .clone()
 }
 
+/// PROJECT signs with `test-key-1`, OTHER_PROJECT with a key of its own.
 pub fn signing_keys_json() -> String {
-    serde_json::json!({"keys": [{"kid": "test-key-1", "privateKeyPem": rsa_private_pem(0)}]}).to_string()
+    signing_keys_with(serde_json::json!({"keys": [{"kid": "test-key-1", "privateKeyPem": rsa_private_pem(0)}]}))
+}
+
+/// The signing keys document with `ring` as PROJECT's key ring.
+pub fn signing_keys_with(ring: Value) -> String {
+    serde_json::json!({"projects": {
+        PROJECT: ring,
+        OTHER_PROJECT: {"keys": [{"kid": "test-key-b", "privateKeyPem": rsa_private_pem(2)}]},
+    }})
+    .to_string()
+}
+
+pub fn project_keys_with(ring: Value) -> ProjectKeys {
+    ProjectKeys::from_json(&signing_keys_with(ring)).unwrap()
 }
 
 pub fn encryption_keys_json() -> &'static str {
@@ -125,8 +139,8 @@ impl Harness {
         let app = App {
             config,
             store: DynamoStore::new(dynamodb_client_for(app_endpoint), table.clone()),
-            secret_box: SecretBox::from_json(encryption_keys_json()).unwrap(),
-            tokens: Some(TokenKeys::from_json(&signing_keys_json()).unwrap()),
+            secret_box: Some(SecretBox::from_json(encryption_keys_json()).unwrap()),
+            tokens: Some(ProjectKeys::from_json(&signing_keys_json()).unwrap()),
             clock: Clock::manual(time.clone()),
         };
         Harness {
@@ -191,6 +205,23 @@ impl Harness {
         let (status, body) = self.verify(login_id, &code(&key, self.now())).await;
         assert_eq!(status, 200, "{body}");
         (key, body)
+    }
+
+    /// A session route (`refresh`, `logout`, `logoutall` POST; `me` GET)
+    /// with `Bearer <project>:<refresh_jwt>`.
+    pub async fn session(&self, route: &str, refresh_jwt: &str) -> (u16, Value) {
+        self.session_in(PROJECT, route, refresh_jwt).await
+    }
+
+    pub async fn session_in(&self, project: &str, route: &str, refresh_jwt: &str) -> (u16, Value) {
+        let method = if route == "me" { Method::GET } else { Method::POST };
+        let body = if route == "me" { "" } else { "{}" };
+        let auth = bearer(&format!("{project}:{refresh_jwt}"));
+        call_sessions(
+            &self.app,
+            request(method, &format!("/v1/auth/{route}"), Some(&auth), body),
+        )
+        .await
     }
 
     /// Every item in the table, raw.
@@ -269,6 +300,10 @@ pub async fn call_signup<S: Store>(app: &App<S>, req: Request) -> (u16, Value) {
 
 pub async fn call_verify<S: Store>(app: &App<S>, req: Request) -> (u16, Value) {
     into_parts(totp_lambda::http::verify(app, req).await.unwrap()).await
+}
+
+pub async fn call_sessions<S: Store>(app: &App<S>, req: Request) -> (u16, Value) {
+    into_parts(totp_lambda::http::sessions(app, req).await.unwrap()).await
 }
 
 pub async fn call_update<S: Store>(app: &App<S>, req: Request) -> (u16, Value) {

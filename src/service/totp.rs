@@ -1,53 +1,15 @@
-//! The use-cases: sign up, verify a code, update a key, publish keys.
-//! Inputs arrive validated; every outcome is a value or a domain [`Error`].
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+//! The TOTP routes: sign up, verify a code, update a key.
 
 use serde_json::{Map, Value};
 
-use crate::config::Config;
+use super::{internal, random_id, storage, App, SignedIn, UserView};
 use crate::domain::{Code, LoginId, Profile, ProjectId};
 use crate::error::Error;
 use crate::otpauth::{self, Provisioning, QrError, TotpSecret};
-use crate::secret_box::SecretBox;
+use crate::secret_box::SealedSecret;
 use crate::store::{Attempts, NewEnrollment, PendingKey, Status, Store, StoreError, UserKey, UserRecord};
-use crate::tokens::{Claims, TokenKeys, REFRESH_DRN, SESSION_DRN};
+use crate::tokens::RefreshToken;
 use crate::totp;
-
-/// Unix seconds. Injected so tests can move time (expiry, lockout windows).
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
-
-impl Clock {
-    pub fn system() -> Self {
-        Clock(Arc::new(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        }))
-    }
-
-    /// A clock that reads `time`, which the caller may move.
-    pub fn manual(time: Arc<AtomicU64>) -> Self {
-        Clock(Arc::new(move || time.load(Ordering::SeqCst)))
-    }
-
-    pub fn now(&self) -> u64 {
-        (self.0)()
-    }
-}
-
-/// Everything a request needs, built once per cold start.
-pub struct App<S> {
-    pub config: Config,
-    pub store: S,
-    pub secret_box: SecretBox,
-    /// Absent in functions that issue and check no tokens (signup).
-    pub tokens: Option<TokenKeys>,
-    pub clock: Clock,
-}
 
 /// A signup request after validation.
 #[derive(Debug)]
@@ -67,27 +29,8 @@ pub struct VerifyRequest {
     /// The refresh JWT from the Authorization header, if any.
     pub refresh_jwt: Option<String>,
     pub custom_claims: Option<Map<String, Value>>,
-}
-
-/// The user as the JWTResponse shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserView {
-    pub login_id: String,
-    pub user_id: String,
-    pub created_time: u64,
-    pub profile: Profile,
-    pub sso_app_ids: Vec<String>,
-}
-
-/// A successful verify.
-#[derive(Debug, Clone)]
-pub struct SignedIn {
-    pub session_jwt: String,
-    pub refresh_jwt: String,
-    pub refresh_expires_at: u64,
-    pub refresh_ttl_seconds: u64,
-    pub user: UserView,
-    pub first_seen: bool,
+    /// `loginOptions.revokeOtherSessions`: end every earlier session.
+    pub revoke_other_sessions: bool,
 }
 
 /// What to do with one more attempt at a code, given the counted attempts.
@@ -121,29 +64,6 @@ pub fn plan_attempt(observed: Attempts, limit: u32, window: u64, now: u64) -> At
 /// How often a contended attempt is re-read and retried before answering 429.
 const ATTEMPT_RETRIES: usize = 4;
 
-fn random_id(prefix: &str, bytes: usize) -> Result<String, Error> {
-    let mut raw = vec![0u8; bytes];
-    getrandom::fill(&mut raw).map_err(|_| internal("random source failed"))?;
-    Ok(format!("{prefix}{}", data_encoding::BASE32_NOPAD.encode(&raw)))
-}
-
-fn internal(what: &str) -> Error {
-    tracing::error!(what, "internal error");
-    Error::Internal
-}
-
-/// Storage failures that are not a lost race.
-fn storage(error: StoreError) -> Error {
-    match error {
-        StoreError::Unavailable(why) => {
-            tracing::warn!(why, "storage unavailable");
-            Error::Unavailable
-        }
-        StoreError::Conflict => Error::Internal,
-        StoreError::Corrupt(why) | StoreError::Other(why) => internal(&why),
-    }
-}
-
 fn provision(issuer: &str, login_id: &LoginId, secret: &TotpSecret) -> Result<Provisioning, Error> {
     otpauth::provision(issuer, login_id.as_str(), secret).map_err(|e| match e {
         // Only an extreme loginId makes the URL too long for a QR code.
@@ -153,23 +73,19 @@ fn provision(issuer: &str, login_id: &LoginId, secret: &TotpSecret) -> Result<Pr
 }
 
 impl<S: Store> App<S> {
-    fn tokens(&self) -> Result<&TokenKeys, Error> {
-        self.tokens
-            .as_ref()
-            .ok_or_else(|| internal("this function has no signing keys"))
-    }
-
-    fn seal(&self, key: &UserKey, secret: &TotpSecret) -> Result<crate::secret_box::SealedSecret, Error> {
-        self.secret_box
+    fn seal(&self, key: &UserKey, secret: &TotpSecret) -> Result<SealedSecret, Error> {
+        self.secret_box()?
             .seal(&key.project, &key.login_id, secret)
             .map_err(|_| internal("sealing a secret failed"))
     }
 
-    fn open(&self, key: &UserKey, sealed: &crate::secret_box::SealedSecret) -> Result<TotpSecret, Error> {
-        self.secret_box.open(&key.project, &key.login_id, sealed).map_err(|e| {
-            tracing::error!(error = %e, "a stored secret does not decrypt");
-            Error::Internal
-        })
+    fn open(&self, key: &UserKey, sealed: &SealedSecret) -> Result<TotpSecret, Error> {
+        self.secret_box()?
+            .open(&key.project, &key.login_id, sealed)
+            .map_err(|e| {
+                tracing::error!(error = %e, "a stored secret does not decrypt");
+                Error::Internal
+            })
     }
 
     /// POST /v1/auth/totp/signup
@@ -223,28 +139,23 @@ impl<S: Store> App<S> {
         Err(Error::LockedOut { retry_after: 1 })
     }
 
-    /// The refresh token from the Authorization header, verified at `now`.
-    fn refresh_claims(&self, project: &ProjectId, refresh_jwt: Option<&str>, now: u64) -> Result<Claims, Error> {
-        let token = refresh_jwt.ok_or(Error::InvalidRefreshToken)?;
-        self.tokens()?
-            .verify_refresh(token, project, now)
-            .map_err(|_| Error::InvalidRefreshToken)
-    }
-
-    /// The refresh token, verified and belonging to `user_id` (`None`: a
-    /// pending sign-up, which no token can belong to).
-    fn session_of(
-        &self,
-        project: &ProjectId,
-        jwt: Option<&str>,
-        user_id: Option<&str>,
-        now: u64,
-    ) -> Result<Claims, Error> {
-        let claims = self.refresh_claims(project, jwt, now)?;
-        if user_id != Some(claims.sub.as_str()) {
-            return Err(Error::InvalidRefreshToken);
+    /// The user named in the body, for update and step-up: the refresh
+    /// token must be that user's (E061004) and its session live (E064001).
+    async fn record_of_session(&self, key: &UserKey, token: &RefreshToken, now: u64) -> Result<UserRecord, Error> {
+        let state = self.store.get_session(key, &token.token_id).await.map_err(storage)?;
+        let record = state
+            .record
+            .clone()
+            .filter(|r| r.is_live(now))
+            .ok_or(Error::UserNotFound)?;
+        match &record.status {
+            Status::Registered { user_id, .. } if *user_id == token.user_id => {}
+            _ => return Err(Error::InvalidRefreshToken),
         }
-        Ok(claims)
+        if !state.is_live(&token.session()) {
+            return Err(Error::SessionRevoked);
+        }
+        Ok(record)
     }
 
     /// POST /v1/auth/totp/verify
@@ -254,14 +165,13 @@ impl<S: Store> App<S> {
             project,
             login_id: request.login_id,
         };
-        let record = self.live_record(&key, now).await?;
-        let registered_id = match &record.status {
-            Status::Registered { user_id, .. } => Some(user_id.as_str()),
-            Status::Pending { .. } => None,
+        let record = if request.step_up {
+            // The token is checked before the store is read: no token, no lookup.
+            let token = self.refresh_token(&key.project, request.refresh_jwt.as_deref(), now)?;
+            self.record_of_session(&key, &token, now).await?
+        } else {
+            self.live_record(&key, now).await?
         };
-        if request.step_up {
-            self.session_of(&key.project, request.refresh_jwt.as_deref(), registered_id, now)?;
-        }
         self.take_attempt(&key, record.attempts, now).await?;
 
         let code = request.code.as_str();
@@ -277,30 +187,34 @@ impl<S: Store> App<S> {
         // A step not newer than the last accepted one is a replay: same answer as a wrong code.
         let fresh = |step: Option<totp::TimeStep>| step.filter(|s| record.last_step.is_none_or(|last| s.0 > last));
 
-        let (user_id, created_time, first_seen) =
+        let (user_id, created_time, first_seen, generation) =
             match (&record.status, fresh(current_step), fresh(pending_step), &pending) {
                 (Status::Pending { .. }, Some(step), _, _) => {
                     let user_id = random_id("U2", 16)?;
-                    self.store
+                    let generation = self
+                        .store
                         .complete_signup(&key, &record.enrollment_id, step.0, &user_id, now)
                         .await
                         .map_err(lost_race)?;
-                    (user_id, now, true)
+                    (user_id, now, true, generation)
                 }
-                // A code of the new key confirms it and retires the old one.
+                // A code of the new key confirms it, retires the old one and
+                // ends every session opened before.
                 (Status::Registered { user_id, created_time }, _, Some(step), Some((pending_key, _))) => {
-                    self.store
+                    let generation = self
+                        .store
                         .promote_pending_key(&key, pending_key, step.0, now)
                         .await
                         .map_err(lost_race)?;
-                    (user_id.clone(), *created_time, false)
+                    (user_id.clone(), *created_time, false, generation)
                 }
                 (Status::Registered { user_id, created_time }, Some(step), _, _) => {
-                    self.store
-                        .record_sign_in(&key, &record.enrollment_id, step.0)
+                    let generation = self
+                        .store
+                        .record_sign_in(&key, &record.enrollment_id, step.0, request.revoke_other_sessions)
                         .await
                         .map_err(lost_race)?;
-                    (user_id.clone(), *created_time, false)
+                    (user_id.clone(), *created_time, false, generation)
                 }
                 _ => return Err(Error::WrongCode),
             };
@@ -311,43 +225,9 @@ impl<S: Store> App<S> {
             created_time,
             profile: record.profile,
             sso_app_ids: record.sso_app_id.into_iter().collect(),
+            totp: true,
         };
-        self.issue_tokens(&key.project, user, first_seen, request.custom_claims, now)
-    }
-
-    fn issue_tokens(
-        &self,
-        project: &ProjectId,
-        user: UserView,
-        first_seen: bool,
-        custom_claims: Option<Map<String, Value>>,
-        now: u64,
-    ) -> Result<SignedIn, Error> {
-        let tokens = self.tokens()?;
-        let claims = |drn: &str, ttl: u64, nsec: Option<Map<String, Value>>| Claims {
-            iss: project.as_str().to_owned(),
-            sub: user.user_id.clone(),
-            iat: now,
-            exp: now + ttl,
-            amr: vec!["totp".into()],
-            drn: drn.into(),
-            nsec,
-        };
-        let refresh_ttl = self.config.refresh_ttl_seconds;
-        let nsec = custom_claims.filter(|c| !c.is_empty());
-        let session = tokens.sign(&claims(SESSION_DRN, self.config.session_ttl_seconds, nsec));
-        let refresh = tokens.sign(&claims(REFRESH_DRN, refresh_ttl, None));
-        let (Ok(session_jwt), Ok(refresh_jwt)) = (session, refresh) else {
-            return Err(internal("signing a token failed"));
-        };
-        Ok(SignedIn {
-            session_jwt,
-            refresh_jwt,
-            refresh_expires_at: now + refresh_ttl,
-            refresh_ttl_seconds: refresh_ttl,
-            user,
-            first_seen,
-        })
+        self.issue_tokens(&key.project, user, first_seen, request.custom_claims, generation, now)
     }
 
     /// POST /v1/auth/totp/update
@@ -359,15 +239,10 @@ impl<S: Store> App<S> {
     ) -> Result<Provisioning, Error> {
         let now = self.clock.now();
         // The token is checked before the store is read: no token, no lookup.
-        let claims = self.refresh_claims(&project, refresh_jwt, now)?;
+        let token = self.refresh_token(&project, refresh_jwt, now)?;
         let key = UserKey { project, login_id };
-        let record = self.live_record(&key, now).await?;
-        let Status::Registered { user_id, .. } = &record.status else {
-            return Err(Error::UserNotFound);
-        };
-        if *user_id != claims.sub {
-            return Err(Error::InvalidRefreshToken);
-        }
+        self.record_of_session(&key, &token, now).await?;
+        let user_id = &token.user_id;
         let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
         let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
         let pending = PendingKey {

@@ -1,46 +1,21 @@
-//! The DynamoDB store: one table, partition key `pk` = `<projectId>#<loginId>`.
+//! The DynamoDB store: one table, partition key `pk`. A user (or pending
+//! sign-up) is `<projectId>#<loginId>`; a logged-out refresh token is
+//! `<projectId>|revoked|<jti>` and expires with the token through TTL.
 //!
 //! Every decision is a conditional write, every read that decides is
 //! strongly consistent, and every condition on a pending sign-up compares
 //! `expiresAt` with the caller's clock, because TTL deletion lags by hours.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{Attempts, NewEnrollment, PendingKey, Status, Store, StoreError, UserKey, UserRecord};
-use crate::domain::Profile;
-use crate::secret_box::SealedSecret;
+use super::{NewEnrollment, PendingKey, Store, StoreError, UserKey, UserRecord};
+use super::{SessionRef, SessionState};
+use item::{attr, b, n, profile_map, s, Item, PENDING, REGISTERED};
 
-/// Attribute names: the item layout, documented in the README.
-mod attr {
-    pub const PK: &str = "pk";
-    pub const STATUS: &str = "status";
-    pub const ENROLLMENT_ID: &str = "enrollmentId";
-    pub const SECRET: &str = "secret";
-    pub const SECRET_KEY_ID: &str = "secretKeyId";
-    pub const EXPIRES_AT: &str = "expiresAt";
-    pub const USER_ID: &str = "userId";
-    pub const CREATED_TIME: &str = "createdTime";
-    pub const PROFILE: &str = "profile";
-    pub const SSO_APP_ID: &str = "ssoAppId";
-    pub const LAST_STEP: &str = "lastStep";
-    pub const ATTEMPTS: &str = "attempts";
-    pub const ATTEMPTS_WINDOW_START: &str = "attemptsWindowStart";
-    pub const PENDING_ENROLLMENT_ID: &str = "pendingEnrollmentId";
-    pub const PENDING_SECRET: &str = "pendingSecret";
-    pub const PENDING_SECRET_KEY_ID: &str = "pendingSecretKeyId";
-    pub const PENDING_EXPIRES_AT: &str = "pendingExpiresAt";
-}
-
-const PENDING: &str = "pending";
-const REGISTERED: &str = "registered";
-
-/// Profile fields inside the `profile` map, named as in Descope's user object.
-const PROFILE_FIELDS: [&str; 6] = ["name", "givenName", "middleName", "familyName", "email", "phone"];
+mod item;
+mod sessions;
 
 pub struct DynamoStore {
     client: Client,
@@ -64,6 +39,12 @@ impl DynamoStore {
         AttributeValue::S(Self::partition_key(key))
     }
 
+    /// A logged-out refresh token. Project ids are letters and digits, so
+    /// `|` after one can never begin a user's key.
+    pub fn revoked_token_key(key: &UserKey, token_id: &str) -> String {
+        format!("{}|revoked|{token_id}", key.project.as_str())
+    }
+
     /// An UpdateItem of `update` under `condition`, where every `#name` in
     /// the expressions is an attribute name (so reserved words never bite)
     /// and `values` binds the `:placeholders`.
@@ -74,20 +55,42 @@ impl DynamoStore {
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<(), StoreError> {
+        self.conditional_update_returning(key, update, condition, values)
+            .await
+            .map(|_| ())
+    }
+
+    /// The same, returning the attributes the update wrote, as written.
+    async fn conditional_update_returning(
+        &self,
+        key: &UserKey,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Item, StoreError> {
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(attr::PK, Self::pk(key))
             .update_expression(update)
-            .condition_expression(condition);
+            .condition_expression(condition)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew);
         for name in expression_names(&[update, condition]) {
             request = request.expression_attribute_names(format!("#{name}"), name);
         }
         for (placeholder, value) in values {
             request = request.expression_attribute_values(placeholder, value);
         }
-        request.send().await.map(|_| ()).map_err(classify)
+        let output = request.send().await.map_err(classify)?;
+        Ok(Item(output.attributes.unwrap_or_default()))
+    }
+
+    /// The session generation an update wrote (it always writes one).
+    fn generation_of(written: Item) -> Result<u64, StoreError> {
+        written
+            .number(attr::SESSION_GENERATION)?
+            .ok_or_else(|| StoreError::Corrupt("the update returned no session generation".into()))
     }
 }
 
@@ -130,134 +133,6 @@ fn classify<E: ProvideErrorMetadata, R>(error: SdkError<E, R>) -> StoreError {
         SdkError::ResponseError(_) => StoreError::Unavailable("unreadable response".into()),
         _ => StoreError::Other("request not sent".into()),
     }
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn b(value: &[u8]) -> AttributeValue {
-    AttributeValue::B(Blob::new(value))
-}
-
-struct Item(HashMap<String, AttributeValue>);
-
-impl Item {
-    fn string(&self, name: &str) -> Result<Option<String>, StoreError> {
-        match self.0.get(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
-            Some(_) => Err(StoreError::Corrupt(format!("{name} is not a string"))),
-        }
-    }
-
-    fn number(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        match self.0.get(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::N(v)) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| StoreError::Corrupt(format!("{name} is not a whole number"))),
-            Some(_) => Err(StoreError::Corrupt(format!("{name} is not a number"))),
-        }
-    }
-
-    fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.0.get(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::B(v)) => Ok(Some(v.as_ref().to_vec())),
-            Some(_) => Err(StoreError::Corrupt(format!("{name} is not binary"))),
-        }
-    }
-
-    fn required<T>(name: &str, value: Option<T>) -> Result<T, StoreError> {
-        value.ok_or_else(|| StoreError::Corrupt(format!("{name} is missing")))
-    }
-
-    fn sealed(&self, blob: &str, key_id: &str) -> Result<Option<SealedSecret>, StoreError> {
-        match (self.bytes(blob)?, self.string(key_id)?) {
-            (Some(blob), Some(key_id)) => Ok(Some(SealedSecret { key_id, blob })),
-            (None, None) => Ok(None),
-            _ => Err(StoreError::Corrupt(format!("{blob} and {key_id} must come together"))),
-        }
-    }
-
-    fn profile(&self) -> Result<Profile, StoreError> {
-        let map = match self.0.get(attr::PROFILE) {
-            None => return Ok(Profile::default()),
-            Some(AttributeValue::M(map)) => map,
-            Some(_) => return Err(StoreError::Corrupt("profile is not a map".into())),
-        };
-        let field = |name: &str| match map.get(name) {
-            Some(AttributeValue::S(v)) => v.clone(),
-            _ => String::new(),
-        };
-        Ok(Profile {
-            name: field("name"),
-            given_name: field("givenName"),
-            middle_name: field("middleName"),
-            family_name: field("familyName"),
-            email: field("email"),
-            phone: field("phone"),
-        })
-    }
-
-    fn record(&self) -> Result<UserRecord, StoreError> {
-        let status = match Self::required(attr::STATUS, self.string(attr::STATUS)?)?.as_str() {
-            PENDING => Status::Pending {
-                expires_at: Self::required(attr::EXPIRES_AT, self.number(attr::EXPIRES_AT)?)?,
-            },
-            REGISTERED => Status::Registered {
-                user_id: Self::required(attr::USER_ID, self.string(attr::USER_ID)?)?,
-                created_time: Self::required(attr::CREATED_TIME, self.number(attr::CREATED_TIME)?)?,
-            },
-            _ => return Err(StoreError::Corrupt("unknown status".into())),
-        };
-        let pending_key = match self.sealed(attr::PENDING_SECRET, attr::PENDING_SECRET_KEY_ID)? {
-            None => None,
-            Some(secret) => Some(PendingKey {
-                enrollment_id: Self::required(attr::PENDING_ENROLLMENT_ID, self.string(attr::PENDING_ENROLLMENT_ID)?)?,
-                expires_at: Self::required(attr::PENDING_EXPIRES_AT, self.number(attr::PENDING_EXPIRES_AT)?)?,
-                secret,
-            }),
-        };
-        let count = self.number(attr::ATTEMPTS)?.unwrap_or(0);
-        Ok(UserRecord {
-            status,
-            enrollment_id: Self::required(attr::ENROLLMENT_ID, self.string(attr::ENROLLMENT_ID)?)?,
-            secret: Self::required(attr::SECRET, self.sealed(attr::SECRET, attr::SECRET_KEY_ID)?)?,
-            profile: self.profile()?,
-            sso_app_id: self.string(attr::SSO_APP_ID)?,
-            last_step: self.number(attr::LAST_STEP)?,
-            attempts: Attempts {
-                count: u32::try_from(count).unwrap_or(u32::MAX),
-                window_start: self.number(attr::ATTEMPTS_WINDOW_START)?,
-            },
-            pending_key,
-        })
-    }
-}
-
-fn profile_map(profile: &Profile) -> AttributeValue {
-    let values = [
-        &profile.name,
-        &profile.given_name,
-        &profile.middle_name,
-        &profile.family_name,
-        &profile.email,
-        &profile.phone,
-    ];
-    let map = PROFILE_FIELDS
-        .iter()
-        .zip(values)
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (k.to_string(), s(v)))
-        .collect();
-    AttributeValue::M(map)
 }
 
 impl Store for DynamoStore {
@@ -328,10 +203,11 @@ impl Store for DynamoStore {
         step: u64,
         user_id: &str,
         now: u64,
-    ) -> Result<(), StoreError> {
-        self.conditional_update(
+    ) -> Result<u64, StoreError> {
+        self.conditional_update_returning(
             key,
             "SET #status = :registered, #userId = :userId, #createdTime = :now, #lastStep = :step \
+             ADD #sessionGeneration :zero \
              REMOVE #expiresAt, #attempts, #attemptsWindowStart",
             "#status = :pending AND #enrollmentId = :enrollment AND #expiresAt > :now",
             vec![
@@ -341,19 +217,33 @@ impl Store for DynamoStore {
                 (":now", n(now)),
                 (":step", n(step)),
                 (":enrollment", s(enrollment_id)),
+                (":zero", n(0)),
             ],
         )
         .await
+        .and_then(Self::generation_of)
     }
 
-    async fn record_sign_in(&self, key: &UserKey, enrollment_id: &str, step: u64) -> Result<(), StoreError> {
-        self.conditional_update(
+    async fn record_sign_in(
+        &self,
+        key: &UserKey,
+        enrollment_id: &str,
+        step: u64,
+        end_other_sessions: bool,
+    ) -> Result<u64, StoreError> {
+        self.conditional_update_returning(
             key,
-            "SET #lastStep = :step REMOVE #attempts, #attemptsWindowStart",
+            "SET #lastStep = :step ADD #sessionGeneration :bump REMOVE #attempts, #attemptsWindowStart",
             "#status = :registered AND #enrollmentId = :enrollment AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
-            vec![(":registered", s(REGISTERED)), (":enrollment", s(enrollment_id)), (":step", n(step))],
+            vec![
+                (":registered", s(REGISTERED)),
+                (":enrollment", s(enrollment_id)),
+                (":step", n(step)),
+                (":bump", n(end_other_sessions.into())),
+            ],
         )
         .await
+        .and_then(Self::generation_of)
     }
 
     async fn promote_pending_key(
@@ -362,10 +252,12 @@ impl Store for DynamoStore {
         pending: &PendingKey,
         step: u64,
         now: u64,
-    ) -> Result<(), StoreError> {
-        self.conditional_update(
+    ) -> Result<u64, StoreError> {
+        // A new key ends every session the old key opened.
+        self.conditional_update_returning(
             key,
             "SET #secret = :secret, #secretKeyId = :keyId, #enrollmentId = :enrollment, #lastStep = :step \
+             ADD #sessionGeneration :one \
              REMOVE #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, #attempts, #attemptsWindowStart",
             "#status = :registered AND #pendingEnrollmentId = :enrollment AND #pendingExpiresAt > :now \
              AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
@@ -376,9 +268,23 @@ impl Store for DynamoStore {
                 (":step", n(step)),
                 (":registered", s(REGISTERED)),
                 (":now", n(now)),
+                (":one", n(1)),
             ],
         )
         .await
+        .and_then(Self::generation_of)
+    }
+
+    async fn get_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
+        self.read_session(key, token_id).await
+    }
+
+    async fn revoke_session(&self, key: &UserKey, session: &SessionRef, expires_at: u64) -> Result<(), StoreError> {
+        self.write_revocation(key, session, expires_at).await
+    }
+
+    async fn revoke_all_sessions(&self, key: &UserKey, session: &SessionRef) -> Result<(), StoreError> {
+        self.bump_generation(key, session).await
     }
 
     async fn put_pending_key(&self, key: &UserKey, user_id: &str, pending: &PendingKey) -> Result<(), StoreError> {

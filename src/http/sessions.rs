@@ -1,0 +1,97 @@
+//! The session routes, served by one function: refresh, logout, logoutall
+//! (POST) and me (GET), each with `Bearer <projectId>:<refreshJwt>`.
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+
+use super::{bearer, jwt_response_json, serve, user_json, HandlerResult};
+use crate::error::Error;
+use crate::service::App;
+use crate::store::Store;
+
+/// Which session route a path names (API Gateway may put a stage or a base
+/// path in front, so the contract path is matched at the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRoute {
+    Refresh,
+    Logout,
+    LogoutAll,
+    Me,
+}
+
+impl SessionRoute {
+    pub fn of(path: &str) -> Option<Self> {
+        let path = path.trim_end_matches('/');
+        [
+            ("/v1/auth/refresh", SessionRoute::Refresh),
+            ("/v1/auth/logout", SessionRoute::Logout),
+            ("/v1/auth/logoutall", SessionRoute::LogoutAll),
+            ("/v1/auth/me", SessionRoute::Me),
+        ]
+        .into_iter()
+        .find(|(suffix, _)| path.ends_with(suffix))
+        .map(|(_, route)| route)
+    }
+}
+
+/// The session routes take no arguments: the body is empty or a JSON object
+/// (`{}` from the SDKs), whose keys are ignored.
+fn no_arguments(request: &Request) -> Result<(), Error> {
+    let empty = match request.body() {
+        Body::Empty => true,
+        Body::Text(text) => text.trim().is_empty(),
+        Body::Binary(bytes) => bytes.iter().all(u8::is_ascii_whitespace),
+        _ => false,
+    };
+    if empty {
+        return Ok(());
+    }
+    super::json_body::<serde_json::Map<String, Value>>(request).map(|_| ())
+}
+
+/// POST /v1/auth/refresh, POST /v1/auth/logout, POST /v1/auth/logoutall, GET /v1/auth/me
+pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
+    let Some(route) = SessionRoute::of(request.uri().path()) else {
+        let method = request.method().clone();
+        return serve("sessions", method, request, "no-store", async |_| {
+            Err(Error::UnknownRoute)
+        })
+        .await;
+    };
+    let (name, method) = match route {
+        SessionRoute::Refresh => ("refresh", Method::POST),
+        SessionRoute::Logout => ("logout", Method::POST),
+        SessionRoute::LogoutAll => ("logoutall", Method::POST),
+        SessionRoute::Me => ("me", Method::GET),
+    };
+    serve(name, method, request, "no-store", async |request| {
+        let bearer = bearer(&request, &app.config)?;
+        let jwt = bearer.jwt.as_deref();
+        if route != SessionRoute::Me {
+            no_arguments(&request)?;
+        }
+        match route {
+            SessionRoute::Refresh => app.refresh(bearer.project, jwt).await.map(jwt_response_json),
+            SessionRoute::Logout => app.logout(bearer.project, jwt).await.map(|()| json!({})),
+            SessionRoute::LogoutAll => app.logout_all(bearer.project, jwt).await.map(|()| json!({})),
+            SessionRoute::Me => app.me(bearer.project, jwt).await.map(user_json),
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_matched_at_the_end_of_the_path() {
+        assert_eq!(SessionRoute::of("/v1/auth/refresh"), Some(SessionRoute::Refresh));
+        assert_eq!(SessionRoute::of("/prod/v1/auth/logout/"), Some(SessionRoute::Logout));
+        assert_eq!(SessionRoute::of("/v1/auth/logoutall"), Some(SessionRoute::LogoutAll));
+        assert_eq!(SessionRoute::of("/v1/auth/me"), Some(SessionRoute::Me));
+        assert_eq!(SessionRoute::of("/v1/auth/mee"), None);
+        assert_eq!(SessionRoute::of("/v1/auth/totp/verify"), None);
+    }
+}

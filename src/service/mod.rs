@@ -1,0 +1,244 @@
+//! The use-cases, one module per route group: `totp` (sign up, verify,
+//! update) and `sessions` (refresh, logout, logout-all, me). Inputs arrive
+//! validated; every outcome is a value or a domain [`Error`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::domain::{LoginId, Profile, ProjectId};
+use crate::error::Error;
+use crate::secret_box::SecretBox;
+use crate::store::{SessionRef, Status, Store, StoreError, UserKey, UserRecord};
+use crate::tokens::{Claims, ProjectKeys, RefreshToken, TokenKeys, REFRESH_DRN, SESSION_DRN};
+
+pub mod sessions;
+pub mod totp;
+
+pub use totp::{plan_attempt, AttemptPlan, SignupRequest, VerifyRequest};
+
+/// Unix seconds. Injected so tests can move time (expiry, lockout windows).
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        }))
+    }
+
+    /// A clock that reads `time`, which the caller may move.
+    pub fn manual(time: Arc<AtomicU64>) -> Self {
+        Clock(Arc::new(move || time.load(Ordering::SeqCst)))
+    }
+
+    pub fn now(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+/// Everything a request needs, built once per cold start. A function holds
+/// only the key material its routes use.
+pub struct App<S> {
+    pub config: Config,
+    pub store: S,
+    /// Absent in functions that never see a TOTP secret (sessions).
+    pub secret_box: Option<SecretBox>,
+    /// Absent in functions that issue and check no tokens (signup).
+    pub tokens: Option<ProjectKeys>,
+    pub clock: Clock,
+}
+
+/// The user as the JWTResponse shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserView {
+    pub login_id: String,
+    pub user_id: String,
+    pub created_time: u64,
+    pub profile: Profile,
+    pub sso_app_ids: Vec<String>,
+    /// Whether the user has a TOTP key.
+    pub totp: bool,
+}
+
+impl UserView {
+    /// The registered user of `record`; `None` for a pending sign-up.
+    pub fn of(login_id: &LoginId, record: &UserRecord) -> Option<Self> {
+        let Status::Registered { user_id, created_time } = &record.status else {
+            return None;
+        };
+        Some(UserView {
+            login_id: login_id.as_str().to_owned(),
+            user_id: user_id.clone(),
+            created_time: *created_time,
+            profile: record.profile.clone(),
+            sso_app_ids: record.sso_app_id.iter().cloned().collect(),
+            totp: true,
+        })
+    }
+}
+
+/// Tokens and the user: what verify and refresh answer.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session_jwt: String,
+    pub refresh_jwt: String,
+    pub refresh_expires_at: u64,
+    pub refresh_ttl_seconds: u64,
+    pub user: UserView,
+    pub first_seen: bool,
+}
+
+/// A refresh JWT as issued, and when it expires.
+pub(crate) struct RefreshJwt {
+    pub jwt: String,
+    pub expires_at: u64,
+}
+
+pub(crate) fn random_id(prefix: &str, bytes: usize) -> Result<String, Error> {
+    let mut raw = vec![0u8; bytes];
+    getrandom::fill(&mut raw).map_err(|_| internal("random source failed"))?;
+    Ok(format!("{prefix}{}", data_encoding::BASE32_NOPAD.encode(&raw)))
+}
+
+pub(crate) fn internal(what: &str) -> Error {
+    tracing::error!(what, "internal error");
+    Error::Internal
+}
+
+/// Storage failures that are not a lost race.
+pub(crate) fn storage(error: StoreError) -> Error {
+    match error {
+        StoreError::Unavailable(why) => {
+            tracing::warn!(why, "storage unavailable");
+            Error::Unavailable
+        }
+        StoreError::Conflict => Error::Internal,
+        StoreError::Corrupt(why) | StoreError::Other(why) => internal(&why),
+    }
+}
+
+impl RefreshToken {
+    pub fn session(&self) -> SessionRef {
+        SessionRef {
+            user_id: self.user_id.clone(),
+            generation: self.generation,
+            token_id: self.token_id.clone(),
+        }
+    }
+}
+
+impl<S: Store> App<S> {
+    pub(crate) fn secret_box(&self) -> Result<&SecretBox, Error> {
+        self.secret_box
+            .as_ref()
+            .ok_or_else(|| internal("this function has no encryption keys"))
+    }
+
+    /// The key ring of `project`; configuration guarantees every served project has one.
+    pub(crate) fn tokens(&self, project: &ProjectId) -> Result<&TokenKeys, Error> {
+        self.tokens
+            .as_ref()
+            .and_then(|keys| keys.for_project(project))
+            .ok_or_else(|| internal("no signing keys for this project in this function"))
+    }
+
+    /// The refresh JWT of the Authorization header, checked offline: signed
+    /// by the project's key, unexpired, a refresh token. E061004 otherwise.
+    pub(crate) fn refresh_token(
+        &self,
+        project: &ProjectId,
+        jwt: Option<&str>,
+        now: u64,
+    ) -> Result<RefreshToken, Error> {
+        let jwt = jwt.ok_or(Error::InvalidRefreshToken)?;
+        self.tokens(project)?
+            .verify_refresh(jwt, project, now)
+            .map_err(|_| Error::InvalidRefreshToken)
+    }
+
+    /// The user of `token`, if its session is still live, in one strongly
+    /// consistent read. A revoked token, or one whose user was deleted or
+    /// re-enrolled, is E064001.
+    pub(crate) async fn live_session(&self, key: &UserKey, token: &RefreshToken) -> Result<UserRecord, Error> {
+        let state = self.store.get_session(key, &token.token_id).await.map_err(storage)?;
+        state.into_live_record(&token.session()).ok_or(Error::SessionRevoked)
+    }
+
+    /// Signs a session token and a refresh token of `generation` for `user`.
+    pub(crate) fn issue_tokens(
+        &self,
+        project: &ProjectId,
+        user: UserView,
+        first_seen: bool,
+        custom_claims: Option<Map<String, Value>>,
+        generation: u64,
+        now: u64,
+    ) -> Result<SignedIn, Error> {
+        let refresh_ttl = self.config.refresh_ttl_seconds;
+        let refresh = Claims {
+            jti: Some(random_id("", 16)?),
+            login_id: Some(user.login_id.clone()),
+            gen: Some(generation),
+            ..self.claims(project, &user, REFRESH_DRN, refresh_ttl, now)
+        };
+        let refresh = RefreshJwt {
+            jwt: self
+                .tokens(project)?
+                .sign(&refresh)
+                .map_err(|_| internal("signing a token failed"))?,
+            expires_at: refresh.exp,
+        };
+        self.with_session(project, user, first_seen, custom_claims, refresh, now)
+    }
+
+    /// A new session token beside a refresh token.
+    pub(crate) fn with_session(
+        &self,
+        project: &ProjectId,
+        user: UserView,
+        first_seen: bool,
+        custom_claims: Option<Map<String, Value>>,
+        refresh: RefreshJwt,
+        now: u64,
+    ) -> Result<SignedIn, Error> {
+        let session = Claims {
+            nsec: custom_claims.filter(|c| !c.is_empty()),
+            ..self.claims(project, &user, SESSION_DRN, self.config.session_ttl_seconds, now)
+        };
+        let session_jwt = self
+            .tokens(project)?
+            .sign(&session)
+            .map_err(|_| internal("signing a token failed"))?;
+        Ok(SignedIn {
+            session_jwt,
+            refresh_jwt: refresh.jwt,
+            refresh_expires_at: refresh.expires_at,
+            refresh_ttl_seconds: refresh.expires_at.saturating_sub(now),
+            user,
+            first_seen,
+        })
+    }
+
+    fn claims(&self, project: &ProjectId, user: &UserView, drn: &str, ttl: u64, now: u64) -> Claims {
+        Claims {
+            iss: project.as_str().to_owned(),
+            sub: user.user_id.clone(),
+            aud: project.as_str().to_owned(),
+            iat: now,
+            exp: now.saturating_add(ttl),
+            amr: vec!["totp".into()],
+            drn: drn.into(),
+            nsec: None,
+            jti: None,
+            login_id: None,
+            gen: None,
+        }
+    }
+}

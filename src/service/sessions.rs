@@ -1,0 +1,71 @@
+//! The session routes: refresh, logout, logout-all, me. Each takes only a
+//! refresh JWT; the user it names is read together with the token's
+//! revocation state in one strongly consistent read.
+
+use super::{storage, App, RefreshJwt, SignedIn, UserView};
+use crate::domain::{LoginId, ProjectId};
+use crate::error::Error;
+use crate::store::{Store, StoreError, UserKey};
+use crate::tokens::RefreshToken;
+
+/// A revocation whose condition failed: the token was revoked (or its user
+/// deleted) between the token check and the write.
+fn revoked_meanwhile(error: StoreError) -> Error {
+    match error {
+        StoreError::Conflict => Error::SessionRevoked,
+        other => storage(other),
+    }
+}
+
+impl<S: Store> App<S> {
+    /// The verified token and where its user is stored.
+    fn session_token(&self, project: ProjectId, jwt: Option<&str>, now: u64) -> Result<(UserKey, RefreshToken), Error> {
+        let token = self.refresh_token(&project, jwt, now)?;
+        // The service wrote this loginId; one that no longer parses is not ours.
+        let login_id = LoginId::parse(Some(&token.login_id)).map_err(|_| Error::InvalidRefreshToken)?;
+        Ok((UserKey { project, login_id }, token))
+    }
+
+    /// POST /v1/auth/refresh: a new session JWT beside the same refresh JWT.
+    pub async fn refresh(&self, project: ProjectId, jwt: Option<&str>) -> Result<SignedIn, Error> {
+        let now = self.clock.now();
+        let (key, token) = self.session_token(project, jwt, now)?;
+        let record = self.live_session(&key, &token).await?;
+        let user = UserView::of(&key.login_id, &record).ok_or(Error::SessionRevoked)?;
+        let refresh = RefreshJwt {
+            jwt: jwt.unwrap_or_default().to_owned(),
+            expires_at: token.expires_at,
+        };
+        self.with_session(&key.project, user, false, None, refresh, now)
+    }
+
+    /// GET /v1/auth/me: the signed-in user.
+    pub async fn me(&self, project: ProjectId, jwt: Option<&str>) -> Result<UserView, Error> {
+        let now = self.clock.now();
+        let (key, token) = self.session_token(project, jwt, now)?;
+        let record = self.live_session(&key, &token).await?;
+        UserView::of(&key.login_id, &record).ok_or(Error::SessionRevoked)
+    }
+
+    /// POST /v1/auth/logout: this refresh JWT stops working. One write, whose
+    /// condition re-checks that the token is live.
+    pub async fn logout(&self, project: ProjectId, jwt: Option<&str>) -> Result<(), Error> {
+        let now = self.clock.now();
+        let (key, token) = self.session_token(project, jwt, now)?;
+        self.store
+            .revoke_session(&key, &token.session(), token.expires_at)
+            .await
+            .map_err(revoked_meanwhile)
+    }
+
+    /// POST /v1/auth/logoutall: every refresh JWT of the user issued so far
+    /// stops working. One write.
+    pub async fn logout_all(&self, project: ProjectId, jwt: Option<&str>) -> Result<(), Error> {
+        let now = self.clock.now();
+        let (key, token) = self.session_token(project, jwt, now)?;
+        self.store
+            .revoke_all_sessions(&key, &token.session())
+            .await
+            .map_err(revoked_meanwhile)
+    }
+}

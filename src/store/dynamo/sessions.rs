@@ -1,0 +1,187 @@
+//! Session revocation on DynamoDB.
+//!
+//! The user item carries `sessionGeneration`: every refresh token names the
+//! generation it was issued in, and ending all sessions moves it on (one
+//! UpdateItem). Logging one token out writes `<projectId>|revoked|<jti>`,
+//! which expires with the token through TTL, so the table does not grow with
+//! logouts. A refresh reads both items in one strongly consistent
+//! BatchGetItem; each revocation is one TransactWriteItems whose condition
+//! re-checks, at the write, that the presented token is still live.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
+
+use super::item::{attr, n, s, Item, REGISTERED};
+use super::{classify, expression_names, DynamoStore};
+use crate::store::{SessionRef, SessionState, StoreError, UserKey};
+
+/// How often unprocessed keys of a BatchGetItem are asked for again.
+const BATCH_RETRIES: usize = 3;
+
+/// The condition, on the user item, that `session` is of this user and of
+/// the current generation (users registered before generations existed are
+/// at generation 0).
+fn live_session_condition(session: &SessionRef) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let generation = if session.generation == 0 {
+        "(attribute_not_exists(#sessionGeneration) OR #sessionGeneration = :generation)"
+    } else {
+        "#sessionGeneration = :generation"
+    };
+    (
+        format!("#status = :registered AND #userId = :userId AND {generation}"),
+        vec![
+            (":registered", s(REGISTERED)),
+            (":userId", s(&session.user_id)),
+            (":generation", n(session.generation)),
+        ],
+    )
+}
+
+/// `Conflict` when a condition of the transaction failed, `Unavailable`
+/// when it lost to a concurrent transaction or was throttled (retryable).
+fn classify_transaction<R>(error: SdkError<TransactWriteItemsError, R>) -> StoreError {
+    if let SdkError::ServiceError(service) = &error {
+        if let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err() {
+            let reasons = cancelled.cancellation_reasons();
+            let transient = reasons.iter().any(|r| {
+                matches!(
+                    r.code(),
+                    Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
+                )
+            });
+            return if transient {
+                StoreError::Unavailable("transaction conflict".into())
+            } else {
+                StoreError::Conflict
+            };
+        }
+    }
+    classify(error)
+}
+
+impl DynamoStore {
+    pub(super) async fn read_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
+        let user_pk = Self::partition_key(key);
+        let token_pk = Self::revoked_token_key(key, token_id);
+        let mut wanted = vec![user_pk.clone(), token_pk.clone()];
+        let mut found = Vec::new();
+        for _ in 0..BATCH_RETRIES {
+            let mut keys = KeysAndAttributes::builder().consistent_read(true);
+            for pk in &wanted {
+                keys = keys.keys([(attr::PK.to_owned(), s(pk))].into());
+            }
+            let keys = keys.build().map_err(|e| StoreError::Other(e.to_string()))?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(classify)?;
+            if let Some(items) = output.responses.and_then(|mut r| r.remove(&self.table)) {
+                found.extend(items);
+            }
+            wanted = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|k| k.get(attr::PK).and_then(|v| v.as_s().ok()).cloned())
+                .collect();
+            if wanted.is_empty() {
+                let is = |item: &std::collections::HashMap<String, AttributeValue>, pk: &str| {
+                    item.get(attr::PK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some(pk)
+                };
+                let token_revoked = found.iter().any(|item| is(item, &token_pk));
+                let record = found
+                    .into_iter()
+                    .find(|item| is(item, &user_pk))
+                    .map(|item| Item(item).record())
+                    .transpose()?;
+                return Ok(SessionState { record, token_revoked });
+            }
+        }
+        Err(StoreError::Unavailable("batch read left keys unprocessed".into()))
+    }
+
+    pub(super) async fn write_revocation(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let (live, values) = live_session_condition(session);
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(attr::PK, Self::pk(key))
+            .condition_expression(&live);
+        for name in expression_names(&[&live]) {
+            check = check.expression_attribute_names(format!("#{name}"), name);
+        }
+        for (placeholder, value) in values {
+            check = check.expression_attribute_values(placeholder, value);
+        }
+        // Once per token: a second logout of the same token finds it revoked.
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item(attr::PK, s(&Self::revoked_token_key(key, &session.token_id)))
+            .item(attr::EXPIRES_AT, n(expires_at))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", attr::PK);
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
+        self.client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(check.build().map_err(build)?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(put.build().map_err(build)?).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify_transaction)
+    }
+
+    pub(super) async fn bump_generation(&self, key: &UserKey, session: &SessionRef) -> Result<(), StoreError> {
+        let (live, values) = live_session_condition(session);
+        let update_expression = "ADD #sessionGeneration :one";
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(attr::PK, Self::pk(key))
+            .update_expression(update_expression)
+            .condition_expression(&live)
+            .expression_attribute_values(":one", n(1));
+        for name in expression_names(&[update_expression, &live]) {
+            update = update.expression_attribute_names(format!("#{name}"), name);
+        }
+        for (placeholder, value) in values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
+        // The presented token must not have been logged out on its own.
+        let not_revoked = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(attr::PK, s(&Self::revoked_token_key(key, &session.token_id)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", attr::PK);
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
+        self.client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(build)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(not_revoked.build().map_err(build)?)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify_transaction)
+    }
+}
