@@ -16,6 +16,7 @@ export TABLE_NAME=${TABLE_NAME:-totp-lambda-local}
 export PENDING_TTL_SECONDS=${PENDING_TTL_SECONDS:-600}
 export SESSION_TTL_SECONDS=${SESSION_TTL_SECONDS:-600} REFRESH_TTL_SECONDS=${REFRESH_TTL_SECONDS:-2419200}
 ensure_dev_keys "$PROJECT_ID"
+ensure_dev_management_keys "$PROJECT_ID"
 PORT=${PORT:-9000}
 
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
@@ -27,6 +28,7 @@ cargo run -q --example create_table -- "$TABLE_NAME"
 
 # The functions see exactly these variables.
 export SIGNING_KEYS_FILE="$ROOT/.dev/signing-keys.json" ENCRYPTION_KEYS_FILE="$ROOT/.dev/encryption-keys.json"
+export MANAGEMENT_KEYS_FILE="$ROOT/.dev/management-keys.json"
 export RUST_LOG=${RUST_LOG:-info}
 write_watch_env "$ROOT/.dev/watch.env"
 
@@ -36,6 +38,8 @@ cat <<MSG
   base URL:   http://127.0.0.1:$PORT
   project id: ${PROJECT_ID%%,*}
   DynamoDB:   $AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
+  management keys (Bearer <projectId>:<key> on /v1/mgmt/...; set MANAGEMENT_KEYS to choose):
+$(printf '%s\n' "${DEV_MANAGEMENT_KEYS//,/$'\n'}" | sed 's/^/    /')
 
 MSG
 start_watch "$PORT" "$ROOT/.dev/watch.env"

@@ -8,9 +8,39 @@
 #       {"kid":…,"privateKeyPem":…}: one key, to put first in a project's ring (rotation)
 #   gen-keys.sh encryption <kid>
 #       {"current":…,"keys":{<kid>:<base64>}}: AES-256, seals TOTP secrets
+#   gen-keys.sh management <id> <projectId>[,<projectId>…]
+#       {"auditKey":…,"projects":{<projectId>:{"keys":[{"id":"<id>-<projectId>","sha256":…}]}}}
+#       a new 256-bit management key per project; the document holds only their
+#       hashes, and each key is printed once, on stderr, as "<projectId> <key>"
+#   gen-keys.sh management-from <id> <projectId>:<key>[,<projectId>:<key>…]
+#       the same document for keys you already have (make dev's MANAGEMENT_KEYS)
 set -euo pipefail
 kind=${1:-}; kid=${2:-}
-usage() { echo "usage: $0 signing <kid> <projectId>[,<projectId>…] [rsa|ec] | signing-key <kid> [rsa|ec] | encryption <kid>" >&2; exit 2; }
+usage() {
+  echo "usage: $0 signing <kid> <projectId>[,<projectId>…] [rsa|ec] | signing-key <kid> [rsa|ec] | encryption <kid>" >&2
+  echo "       $0 management <id> <projectId>[,<projectId>…] | management-from <id> <projectId>:<key>[,…]" >&2
+  exit 2
+}
+
+# management_document ID PAIRS: the hashes document for "project:key,…" (new keys where a key is empty).
+management_document() {
+  python3 -c '
+import base64, hashlib, json, secrets, sys
+kid, pairs = sys.argv[1], sys.argv[2]
+projects, printed = {}, []
+for pair in filter(None, (p.strip() for p in pairs.split(","))):
+    project, _, key = pair.partition(":")
+    if not key:
+        key = secrets.token_urlsafe(32)
+        printed.append(f"{project} {key}")
+    if len(key) < 22 or not project.isalnum():
+        sys.exit(f"management key of {project!r}: a project id of letters and digits and a key of 22 characters or more")
+    entry = {"id": f"{kid}-{project}", "sha256": hashlib.sha256(key.encode()).hexdigest()}
+    projects.setdefault(project, {"keys": []})["keys"].append(entry)
+print(json.dumps({"auditKey": base64.b64encode(secrets.token_bytes(32)).decode(), "projects": projects}))
+for line in printed:
+    print(line, file=sys.stderr)' "$1" "$2"
+}
 [ -n "$kind" ] && [ -n "$kid" ] || usage
 
 private_key() {
@@ -44,5 +74,11 @@ print(json.dumps({"projects": projects}))' "$kid" ;;
   encryption)
     openssl rand -base64 32 |
       python3 -c 'import json,sys; print(json.dumps({"current":sys.argv[1],"keys":{sys.argv[1]:sys.stdin.read().strip()}}))' "$kid" ;;
+  management)
+    projects=${3:-}; [ -n "$projects" ] || usage
+    management_document "$kid" "$(printf '%s' "$projects" | sed 's/,/:,/g; s/$/:/')" ;;
+  management-from)
+    [ -n "${3:-}" ] || usage
+    management_document "$kid" "$3" ;;
   *) usage ;;
 esac

@@ -78,6 +78,32 @@ sys.exit(0 if all(p.strip() in have for p in sys.argv[2].split(",") if p.strip()
   chmod 600 "$ROOT/.dev/"*-keys.json
 }
 
+# ensure_dev_management_keys PROJECTS: a management key per served project,
+# from MANAGEMENT_KEYS ("projectId:key,…") where it names one, else the one
+# generated for that project on an earlier run, else a new one (kept in .dev,
+# never committed). Writes the hashes document the function reads and sets
+# DEV_MANAGEMENT_KEYS to the pairs, for the start banner.
+ensure_dev_management_keys() {
+  mkdir -p "$ROOT/.dev"
+  local kept="$ROOT/.dev/management-keys.txt"
+  DEV_MANAGEMENT_KEYS=$(python3 -c '
+import os, secrets, sys
+projects = [p.strip() for p in sys.argv[1].split(",") if p.strip()]
+given = dict(p.strip().split(":", 1) for p in os.environ.get("MANAGEMENT_KEYS", "").split(",") if ":" in p)
+kept = {}
+if os.path.exists(sys.argv[2]):
+    kept = dict(line.split(" ", 1) for line in open(sys.argv[2]).read().split("\n") if " " in line)
+for project in projects:
+    if project not in given and project not in kept:
+        kept[project] = secrets.token_urlsafe(32)
+with open(sys.argv[2], "w") as out:
+    out.write("".join(f"{p} {k}\n" for p, k in kept.items()))
+print(",".join(f"{p}:{given.get(p) or kept[p]}" for p in projects))' "$1" "$kept")
+  chmod 600 "$kept"
+  "$ROOT/scripts/gen-keys.sh" management-from dev "$DEV_MANAGEMENT_KEYS" >"$ROOT/.dev/management-keys.json"
+  chmod 600 "$ROOT/.dev/management-keys.json"
+}
+
 # write_watch_env FILE: the variables the served functions see, from this
 # shell's PROJECT_ID, TOTP_ISSUER, TABLE_NAME, key files and DynamoDB endpoint.
 write_watch_env() {
@@ -86,7 +112,7 @@ write_watch_env() {
     for name in PROJECT_ID TOTP_ISSUER TABLE_NAME PENDING_TTL_SECONDS LOCKOUT_MAX_ATTEMPTS LOCKOUT_WINDOW_SECONDS \
       SESSION_TTL_SECONDS REFRESH_TTL_SECONDS \
       AWS_ENDPOINT_URL_DYNAMODB AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED \
-      SIGNING_KEYS_FILE ENCRYPTION_KEYS_FILE RUST_LOG; do
+      SIGNING_KEYS_FILE ENCRYPTION_KEYS_FILE MANAGEMENT_KEYS_FILE RUST_LOG; do
       if [ -n "${!name:-}" ]; then printf '%s="%s"\n' "$name" "${!name}"; fi
     done
   } >"$1"

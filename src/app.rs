@@ -8,6 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::Config;
+use crate::management_keys::ManagementKeys;
 use crate::secret_box::SecretBox;
 use crate::service::{App, Clock};
 use crate::store::dynamo::DynamoStore;
@@ -100,35 +101,47 @@ pub enum Function {
     Update,
     /// Checks and signs tokens; never sees a secret.
     Sessions,
+    /// Support's tools: neither seals nor signs (its own keys: [`management_keys`]).
+    Management,
 }
 
 impl Function {
     fn needs_encryption_keys(self) -> bool {
-        self != Function::Sessions
+        matches!(self, Function::Signup | Function::Verify | Function::Update)
     }
 
     fn needs_signing_keys(self) -> bool {
-        self != Function::Signup
+        matches!(self, Function::Verify | Function::Update | Function::Sessions)
     }
+}
+
+/// The management keys document (hashes only).
+pub async fn management_keys(sdk: &SdkConfig) -> Result<ManagementKeys, BoxError> {
+    Ok(ManagementKeys::from_json(
+        &KeySource::from_env("MANAGEMENT_KEYS")?.load(sdk).await?,
+    )?)
 }
 
 /// The App of one function, holding only the keys that function uses.
 pub async fn from_env(function: Function) -> Result<App<DynamoStore>, BoxError> {
+    build(function, &sdk_config().await).await
+}
+
+pub async fn build(function: Function, sdk: &SdkConfig) -> Result<App<DynamoStore>, BoxError> {
     let config = Config::from_env()?;
-    let sdk = sdk_config().await;
     let secret_box = if function.needs_encryption_keys() {
         Some(SecretBox::from_json(
-            &KeySource::from_env("ENCRYPTION_KEYS")?.load(&sdk).await?,
+            &KeySource::from_env("ENCRYPTION_KEYS")?.load(sdk).await?,
         )?)
     } else {
         None
     };
     let tokens = if function.needs_signing_keys() {
-        Some(project_keys(&sdk, &config).await?)
+        Some(project_keys(sdk, &config).await?)
     } else {
         None
     };
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
     Ok(App {
         config,
         store,

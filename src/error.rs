@@ -16,6 +16,8 @@ pub enum Error {
     InvalidArgument(&'static str),
     /// Authorization header missing or malformed, or the project is not served here.
     Unauthorized,
+    /// A management route without a valid management key of the project.
+    ManagementKeyRefused,
     /// The refresh JWT is invalid, expired, or of another project or user.
     InvalidRefreshToken,
     /// The refresh JWT was revoked: logout, logout-all, a new key, or its user is gone.
@@ -87,6 +89,13 @@ impl Error {
                 "E011003",
                 "Invalid argument",
                 "The Authorization header must be 'Bearer <projectId>' with a project served here".into(),
+                None,
+            ),
+            Error::ManagementKeyRefused => (
+                401,
+                "E011003",
+                "Invalid argument",
+                "The Authorization header must be 'Bearer <projectId>:<managementKey>' with a management key of that project".into(),
                 None,
             ),
             Error::InvalidRefreshToken => (
@@ -179,6 +188,7 @@ mod tests {
             (Error::MissingArgument("loginId"), 400, "E011002"),
             (Error::InvalidArgument("code"), 400, "E011003"),
             (Error::Unauthorized, 401, "E011003"),
+            (Error::ManagementKeyRefused, 401, "E011003"),
             (Error::InvalidRefreshToken, 401, "E061004"),
             (Error::SessionRevoked, 401, "E064001"),
             (Error::AlreadyRegistered, 409, "E062107"),

@@ -24,6 +24,10 @@ const EXPECTED: &[(&str, &str, u16)] = &[
     ("logout-http-api.json", "sessions", 401),
     ("logoutall-http-api.json", "sessions", 401),
     ("me-http-api.json", "sessions", 401),
+    ("mgmt-remove-totp.json", "management", 401),
+    ("mgmt-delete-user.json", "management", 401),
+    ("mgmt-logout-user.json", "management", 401),
+    ("mgmt-load-user.json", "management", 401),
 ];
 
 /// A harness serving the sample project, on a fresh (empty) table.
@@ -69,6 +73,7 @@ async fn every_event_file_is_handled_as_documented() {
             "verify" => totp_lambda::http::verify(&h.app, request).await,
             "update" => totp_lambda::http::update(&h.app, request).await,
             "sessions" => totp_lambda::http::sessions(&h.app, request).await,
+            "management" => totp_lambda::http::management(&h.app, &management_keys(), request).await,
             "keys" => totp_lambda::http::keys(&h.app.config, h.app.tokens.as_ref().unwrap(), request).await,
             other => panic!("unknown function {other}"),
         }
@@ -78,6 +83,10 @@ async fn every_event_file_is_handled_as_documented() {
         if *function == "sessions" {
             // A JWT-shaped token that no key of the project signed.
             assert_eq!(error_code(&body), "E061004", "{file}");
+        }
+        if *function == "management" {
+            // A placeholder where the project's management key belongs.
+            assert_eq!(error_code(&body), "E011003", "{file}");
         }
         let written = h.scan().await.len();
         if status == 200 && *function == "signup" {

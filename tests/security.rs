@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -219,19 +218,6 @@ async fn a_ciphertext_moved_to_another_user_does_not_decrypt() {
 
 // ---- 5. Nothing secret leaks into logs --------------------------------------
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn logs_of_a_full_flow_hold_no_secrets() {
     let capture = Capture::default();
@@ -375,6 +361,18 @@ impl Store for FailingWrites {
         Err(StoreError::Unavailable("injected".into()))
     }
     async fn put_pending_key(&self, _: &UserKey, _: &str, _: &PendingKey) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn put_reenrolment(&self, _: &UserKey, _: &PendingKey) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn remove_key(&self, _: &UserKey, _: &str) -> Result<UserRecord, StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn end_all_sessions(&self, _: &UserKey) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected".into()))
+    }
+    async fn delete_user(&self, _: &UserKey) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("injected".into()))
     }
 }

@@ -8,10 +8,6 @@ use common::*;
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
-fn refresh_of(body: &Value) -> String {
-    body["refreshJwt"].as_str().expect("a refresh JWT").to_owned()
-}
-
 /// Signs `login_id` in again with its key, one TOTP step later.
 async fn sign_in_again(h: &Harness, login_id: &str, key: &str) -> Value {
     h.advance(30);

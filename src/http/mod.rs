@@ -17,10 +17,12 @@ use crate::error::Error;
 use crate::service::{SignedIn, UserView};
 
 mod keys;
+mod management;
 mod sessions;
 mod totp;
 
 pub use keys::keys;
+pub use management::management;
 pub use sessions::sessions;
 pub use totp::{signup, update, verify};
 

@@ -1,6 +1,7 @@
 //! The use-cases, one module per route group: `totp` (sign up, verify,
-//! update) and `sessions` (refresh, logout, logout-all, me). Inputs arrive
-//! validated; every outcome is a value or a domain [`Error`].
+//! update), `sessions` (refresh, logout, logout-all, me) and `management`
+//! (support's tools). Inputs arrive validated; every outcome is a value or a
+//! domain [`Error`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::secret_box::SecretBox;
 use crate::store::{SessionRef, Status, Store, StoreError, UserKey, UserRecord};
 use crate::tokens::{Claims, ProjectKeys, RefreshToken, TokenKeys, REFRESH_DRN, SESSION_DRN};
 
+pub mod management;
 pub mod sessions;
 pub mod totp;
 
@@ -79,7 +81,7 @@ impl UserView {
             created_time: *created_time,
             profile: record.profile.clone(),
             sso_app_ids: record.sso_app_id.iter().cloned().collect(),
-            totp: true,
+            totp: record.secret.is_some(),
         })
     }
 }

@@ -108,7 +108,20 @@ impl<S: Store> App<S> {
         };
         match self.store.put_pending_signup(&enrollment).await {
             Ok(()) => Ok(provisioning),
-            Err(StoreError::Conflict) => Err(Error::AlreadyRegistered),
+            // Registered: a user whose key support removed enrols again and
+            // keeps their userId; anyone else is already registered.
+            Err(StoreError::Conflict) => {
+                let returning = PendingKey {
+                    enrollment_id: enrollment.enrollment_id,
+                    secret: enrollment.secret,
+                    expires_at: enrollment.expires_at,
+                };
+                match self.store.put_reenrolment(&enrollment.key, &returning).await {
+                    Ok(()) => Ok(provisioning),
+                    Err(StoreError::Conflict) => Err(Error::AlreadyRegistered),
+                    Err(e) => Err(storage(e)),
+                }
+            }
             Err(e) => Err(storage(e)),
         }
     }
@@ -175,8 +188,11 @@ impl<S: Store> App<S> {
         self.take_attempt(&key, record.attempts, now).await?;
 
         let code = request.code.as_str();
-        let current = self.open(&key, &record.secret)?;
-        let current_step = totp::matching_step(current.as_bytes(), code, now);
+        let current_step = match &record.secret {
+            Some(sealed) => totp::matching_step(self.open(&key, sealed)?.as_bytes(), code, now),
+            // Support removed the key: only a new (pending) key can match.
+            None => None,
+        };
         let pending = match (&record.status, record.live_pending_key(now)) {
             (Status::Registered { .. }, Some(p)) => Some((p, self.open(&key, &p.secret)?)),
             _ => None,

@@ -47,7 +47,9 @@ pub struct UserRecord {
     pub status: Status,
     /// Changes whenever the secret changes; writes that assume a secret name it.
     pub enrollment_id: String,
-    pub secret: SealedSecret,
+    /// The user's key; `None` after support removed it (lost device), until
+    /// the user enrols again.
+    pub secret: Option<SealedSecret>,
     pub profile: Profile,
     pub sso_app_id: Option<String>,
     /// The newest time step accepted for this user (replay protection).
@@ -231,6 +233,30 @@ pub trait Store: Send + Sync {
         session: &SessionRef,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Stores a pending key for a registered user who has no key (support
+    /// removed it): the sign-up of a returning user, who keeps their userId.
+    /// `Conflict` if the loginId is not such a user.
+    fn put_reenrolment(
+        &self,
+        key: &UserKey,
+        pending: &PendingKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes a registered user's key and any pending key, and ends every
+    /// session; the user, their userId and profile stay. Returns the user as
+    /// left. `Conflict` if the loginId is not a registered user.
+    fn remove_key(
+        &self,
+        key: &UserKey,
+        new_enrollment_id: &str,
+    ) -> impl Future<Output = Result<UserRecord, StoreError>> + Send;
+
+    /// Ends every session of a registered user. `Conflict` if there is none.
+    fn end_all_sessions(&self, key: &UserKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes everything stored under the loginId (a user or a pending sign-up).
+    fn delete_user(&self, key: &UserKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Stores a pending key for the registered user `user_id`, replacing any
     /// earlier pending key. `Conflict` if the loginId is not that user's.
     fn put_pending_key(
@@ -252,10 +278,10 @@ mod tests {
                 created_time: 1,
             },
             enrollment_id: "E1".into(),
-            secret: SealedSecret {
+            secret: Some(SealedSecret {
                 key_id: "k".into(),
                 blob: vec![0; 40],
-            },
+            }),
             profile: Profile::default(),
             sso_app_id: None,
             last_step: None,

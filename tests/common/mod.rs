@@ -7,10 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use base64::Engine as _;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request};
-use serde_json::Value;
+use serde_json::{json, Value};
+use sha2::Digest as _;
 use totp_lambda::config::Config;
+use totp_lambda::management_keys::ManagementKeys;
 use totp_lambda::secret_box::{generate_keys_document, SecretBox};
 use totp_lambda::service::{App, Clock};
 use totp_lambda::store::dynamo::{ensure_table, DynamoStore};
@@ -272,6 +275,11 @@ pub fn error_code(body: &Value) -> &str {
     body["errorCode"].as_str().unwrap()
 }
 
+/// The refresh JWT of a verify or refresh answer.
+pub fn refresh_of(body: &Value) -> String {
+    body["refreshJwt"].as_str().expect("a refresh JWT").to_owned()
+}
+
 /// The claims of a JWT, unverified (the signature is checked elsewhere).
 pub fn claims(jwt: &str) -> Value {
     use base64::Engine as _;
@@ -350,4 +358,86 @@ pub fn decode_qr(image_base64: &str) -> String {
     assert_eq!(grids.len(), 1, "exactly one QR code in the image");
     let (_, content) = grids[0].decode().expect("QR decodes");
     content
+}
+
+/// Log output captured in memory, for tests that read what was logged.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+// ---- Management: two projects' keys, and one call helper per route --------
+
+pub const MGMT_KEY_A: &str = "mk-alpha-0123456789abcdefghijklmnopqrstuvwxyzABCD";
+pub const MGMT_KEY_B: &str = "mk-bravo-0123456789abcdefghijklmnopqrstuvwxyzABCD";
+
+pub fn management_keys() -> ManagementKeys {
+    let sha = |k: &str| data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(k.as_bytes()));
+    let doc = json!({
+        "auditKey": base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+        "projects": {
+            PROJECT: {"keys": [{"id": "support-alpha", "sha256": sha(MGMT_KEY_A)}]},
+            OTHER_PROJECT: {"keys": [{"id": "support-bravo", "sha256": sha(MGMT_KEY_B)}]},
+        }
+    });
+    ManagementKeys::from_json(&doc.to_string()).unwrap()
+}
+
+/// One management call with `Authorization: <authorization>`.
+pub async fn mgmt_as<S: Store>(app: &App<S>, authorization: Option<&str>, route: &str, login_id: &str) -> (u16, Value) {
+    let (method, path, body) = match route {
+        "load" => (
+            Method::GET,
+            format!("/v1/mgmt/user?loginId={}", urlencode(login_id)),
+            String::new(),
+        ),
+        "remove_totp" => (Method::POST, "/v1/mgmt/user/totp/delete".into(), body_of(login_id)),
+        "delete" => (Method::POST, "/v1/mgmt/user/delete".into(), body_of(login_id)),
+        "logout" => (Method::POST, "/v1/mgmt/user/logout".into(), body_of(login_id)),
+        other => panic!("no route {other}"),
+    };
+    let req = request(method, &path, authorization, &body);
+    // lambda_http reads the query from its own extension, as API Gateway fills it.
+    let req = if route == "load" {
+        use lambda_http::RequestExt as _;
+        req.with_query_string_parameters(
+            [("loginId".to_owned(), login_id.to_owned())]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+    } else {
+        req
+    };
+    into_parts(
+        totp_lambda::http::management(app, &management_keys(), req)
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+pub async fn mgmt<S: Store>(app: &App<S>, route: &str, login_id: &str) -> (u16, Value) {
+    mgmt_as(app, Some(&bearer(&format!("{PROJECT}:{MGMT_KEY_A}"))), route, login_id).await
+}
+
+fn body_of(login_id: &str) -> String {
+    json!({ "loginId": login_id }).to_string()
+}
+
+fn urlencode(text: &str) -> String {
+    text.replace('@', "%40")
 }

@@ -131,10 +131,15 @@ impl Item {
             }),
         };
         let count = self.number(attr::ATTEMPTS)?.unwrap_or(0);
+        // A registered user whose key support removed has none until they enrol again.
+        let secret = self.sealed(attr::SECRET, attr::SECRET_KEY_ID)?;
+        if secret.is_none() && matches!(status, Status::Pending { .. }) {
+            return Err(StoreError::Corrupt("a pending sign-up without a secret".into()));
+        }
         Ok(UserRecord {
             status,
             enrollment_id: Self::required(attr::ENROLLMENT_ID, self.string(attr::ENROLLMENT_ID)?)?,
-            secret: Self::required(attr::SECRET, self.sealed(attr::SECRET, attr::SECRET_KEY_ID)?)?,
+            secret,
             profile: self.profile()?,
             sso_app_id: self.string(attr::SSO_APP_ID)?,
             last_step: self.number(attr::LAST_STEP)?,

@@ -15,6 +15,7 @@ use super::{SessionRef, SessionState};
 use item::{attr, b, n, profile_map, s, Item, PENDING, REGISTERED};
 
 mod item;
+mod management;
 mod sessions;
 
 pub struct DynamoStore {
@@ -285,6 +286,35 @@ impl Store for DynamoStore {
 
     async fn revoke_all_sessions(&self, key: &UserKey, session: &SessionRef) -> Result<(), StoreError> {
         self.bump_generation(key, session).await
+    }
+
+    async fn put_reenrolment(&self, key: &UserKey, pending: &PendingKey) -> Result<(), StoreError> {
+        self.conditional_update(
+            key,
+            "SET #pendingSecret = :secret, #pendingSecretKeyId = :keyId, #pendingEnrollmentId = :enrollment, \
+             #pendingExpiresAt = :expires",
+            "#status = :registered AND attribute_not_exists(#secret)",
+            vec![
+                (":secret", b(&pending.secret.blob)),
+                (":keyId", s(&pending.secret.key_id)),
+                (":enrollment", s(&pending.enrollment_id)),
+                (":expires", n(pending.expires_at)),
+                (":registered", s(REGISTERED)),
+            ],
+        )
+        .await
+    }
+
+    async fn remove_key(&self, key: &UserKey, new_enrollment_id: &str) -> Result<UserRecord, StoreError> {
+        self.remove_user_key(key, new_enrollment_id).await
+    }
+
+    async fn end_all_sessions(&self, key: &UserKey) -> Result<(), StoreError> {
+        self.end_user_sessions(key).await
+    }
+
+    async fn delete_user(&self, key: &UserKey) -> Result<(), StoreError> {
+        self.delete_user_item(key).await
     }
 
     async fn put_pending_key(&self, key: &UserKey, user_id: &str, pending: &PendingKey) -> Result<(), StoreError> {

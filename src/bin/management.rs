@@ -1,0 +1,15 @@
+//! Lambda function for the management routes (/v1/mgmt/user…): support's
+//! tools behind a management key.
+
+use lambda_http::{service_fn, Error};
+use totp_lambda::app::{self, Function};
+use totp_lambda::{http, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let sdk = app::sdk_config().await;
+    let app = app::build(Function::Management, &sdk).await?;
+    let keys = app::management_keys(&sdk).await?;
+    lambda_http::run(service_fn(|request| http::management(&app, &keys, request))).await
+}

@@ -1,0 +1,156 @@
+//! The management routes, served by one function, each behind
+//! `Bearer <projectId>:<managementKey>`: POST /v1/mgmt/user/totp/delete,
+//! POST /v1/mgmt/user/delete, GET /v1/mgmt/user?loginId=…, POST
+//! /v1/mgmt/user/logout. Every call writes one audit line.
+
+use lambda_http::http::{header, Method};
+use lambda_http::{Request, RequestExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{json_body, serve, user_json, HandlerResult};
+use crate::config::Config;
+use crate::domain::{LoginId, ProjectId};
+use crate::error::Error;
+use crate::management_keys::ManagementKeys;
+use crate::service::App;
+use crate::store::{Store, UserKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagementRoute {
+    RemoveTotp,
+    Delete,
+    Load,
+    Logout,
+}
+
+impl ManagementRoute {
+    pub fn of(path: &str) -> Option<Self> {
+        let path = path.trim_end_matches('/');
+        [
+            ("/v1/mgmt/user/totp/delete", ManagementRoute::RemoveTotp),
+            ("/v1/mgmt/user/delete", ManagementRoute::Delete),
+            ("/v1/mgmt/user/logout", ManagementRoute::Logout),
+            ("/v1/mgmt/user", ManagementRoute::Load),
+        ]
+        .into_iter()
+        .find(|(suffix, _)| path.ends_with(suffix))
+        .map(|(_, route)| route)
+    }
+
+    fn name_and_method(self) -> (&'static str, Method) {
+        match self {
+            ManagementRoute::RemoveTotp => ("mgmt-remove-totp", Method::POST),
+            ManagementRoute::Delete => ("mgmt-delete", Method::POST),
+            ManagementRoute::Load => ("mgmt-load", Method::GET),
+            ManagementRoute::Logout => ("mgmt-logout", Method::POST),
+        }
+    }
+}
+
+/// `Bearer <projectId>:<managementKey>`: the project and the id of the key,
+/// if the key is one of that project's. Nothing else passes: no refresh JWT,
+/// no other project's key.
+fn authenticate<'k>(
+    request: &Request,
+    config: &Config,
+    keys: &'k ManagementKeys,
+) -> Result<(ProjectId, &'k str), Error> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Error::ManagementKeyRefused)?;
+    let (scheme, credentials) = value.trim().split_once(' ').ok_or(Error::ManagementKeyRefused)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Error::ManagementKeyRefused);
+    }
+    let (project, key) = credentials.trim().split_once(':').ok_or(Error::ManagementKeyRefused)?;
+    let project = config.serves(project).ok_or(Error::ManagementKeyRefused)?;
+    let key_id = keys.authenticate(&project, key).ok_or(Error::ManagementKeyRefused)?;
+    Ok((project, key_id))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginIdBody {
+    login_id: Option<String>,
+}
+
+fn login_id_of(request: &Request, route: ManagementRoute) -> Result<LoginId, Error> {
+    let raw = if route == ManagementRoute::Load {
+        request
+            .query_string_parameters_ref()
+            .and_then(|q| q.first("loginId"))
+            .map(str::to_owned)
+    } else {
+        json_body::<LoginIdBody>(request)?.login_id
+    };
+    LoginId::parse(raw.as_deref())
+}
+
+/// What the audit line says of a call: never a key, never a loginId in clear.
+#[derive(Default)]
+struct Audit {
+    project: Option<ProjectId>,
+    key_id: Option<String>,
+    subject: Option<String>,
+}
+
+pub async fn management<S: Store>(app: &App<S>, keys: &ManagementKeys, request: Request) -> HandlerResult {
+    let Some(route) = ManagementRoute::of(request.uri().path()) else {
+        let method = request.method().clone();
+        return serve("mgmt", method, request, "no-store", async |_| Err(Error::UnknownRoute)).await;
+    };
+    let (name, method) = route.name_and_method();
+    let mut audit = Audit::default();
+    let response = serve(name, method, request, "no-store", async |request| {
+        let (project, key_id) = authenticate(&request, &app.config, keys)?;
+        audit.project = Some(project.clone());
+        audit.key_id = Some(key_id.to_owned());
+        let login_id = login_id_of(&request, route)?;
+        audit.subject = Some(keys.audit_subject(&project, &login_id));
+        let key = UserKey { project, login_id };
+        match route {
+            ManagementRoute::RemoveTotp => app.remove_totp(key).await.map(|u| json!({"user": user_json(u)})),
+            ManagementRoute::Delete => app.delete_user(key).await.map(|()| json!({})),
+            ManagementRoute::Load => app.load_user(key).await.map(|u| json!({"user": user_json(u)})),
+            ManagementRoute::Logout => app.logout_user(key).await.map(|()| json!({})),
+        }
+    })
+    .await?;
+    tracing::info!(
+        audit = true,
+        route = name,
+        project = audit.project.as_ref().map(ProjectId::as_str).unwrap_or(""),
+        key_id = audit.key_id.as_deref().unwrap_or(""),
+        subject = audit.subject.as_deref().unwrap_or(""),
+        status = response.status().as_u16(),
+        "management call"
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_told_apart() {
+        assert_eq!(
+            ManagementRoute::of("/v1/mgmt/user/totp/delete"),
+            Some(ManagementRoute::RemoveTotp)
+        );
+        assert_eq!(
+            ManagementRoute::of("/v1/mgmt/user/delete"),
+            Some(ManagementRoute::Delete)
+        );
+        assert_eq!(
+            ManagementRoute::of("/v1/mgmt/user/logout/"),
+            Some(ManagementRoute::Logout)
+        );
+        assert_eq!(ManagementRoute::of("/prod/v1/mgmt/user"), Some(ManagementRoute::Load));
+        assert_eq!(ManagementRoute::of("/v1/mgmt/license"), None);
+        assert_eq!(ManagementRoute::of("/v1/mgmt/users"), None);
+    }
+}

@@ -1,0 +1,60 @@
+//! What support does to a user on DynamoDB: remove their key, end their
+//! sessions, delete them. Each is one write on the user's item.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+
+use super::item::{attr, n, s, Item, REGISTERED};
+use super::{classify, expression_names, DynamoStore};
+use crate::store::{StoreError, UserKey, UserRecord};
+
+impl DynamoStore {
+    pub(super) async fn remove_user_key(
+        &self,
+        key: &UserKey,
+        new_enrollment_id: &str,
+    ) -> Result<UserRecord, StoreError> {
+        // A new enrollmentId makes a sign-in with the old key, already past
+        // its read, fail its condition; the generation ends every session.
+        let update = "SET #enrollmentId = :enrollment ADD #sessionGeneration :one \
+                      REMOVE #secret, #secretKeyId, #lastStep, \
+                      #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt";
+        let condition = "#status = :registered";
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, Self::pk(key))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":enrollment", s(new_enrollment_id))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":registered", s(REGISTERED))
+            .return_values(ReturnValue::AllNew);
+        for name in expression_names(&[update, condition]) {
+            request = request.expression_attribute_names(format!("#{name}"), name);
+        }
+        let output = request.send().await.map_err(classify)?;
+        Item(output.attributes.unwrap_or_default()).record()
+    }
+
+    pub(super) async fn end_user_sessions(&self, key: &UserKey) -> Result<(), StoreError> {
+        self.conditional_update(
+            key,
+            "ADD #sessionGeneration :one",
+            "#status = :registered",
+            vec![(":one", n(1)), (":registered", s(REGISTERED))],
+        )
+        .await
+    }
+
+    pub(super) async fn delete_user_item(&self, key: &UserKey) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(attr::PK, Self::pk(key))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
