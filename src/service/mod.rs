@@ -210,9 +210,14 @@ impl<S: Store> App<S> {
         refresh: RefreshJwt,
         now: u64,
     ) -> Result<SignedIn, Error> {
+        // A session never outlives the refresh token it came from.
+        let ttl = self
+            .config
+            .session_ttl_seconds
+            .min(refresh.expires_at.saturating_sub(now));
         let session = Claims {
             nsec: custom_claims.filter(|c| !c.is_empty()),
-            ..self.claims(project, &user, SESSION_DRN, self.config.session_ttl_seconds, now)
+            ..self.claims(project, &user, SESSION_DRN, ttl, now)
         };
         let session_jwt = self
             .tokens(project)?
