@@ -42,11 +42,14 @@ start_moto() {
   wait_for_port "$port" 60 "moto"
 }
 
-# start_watch PORT ENV_FILE [LOG]: every function under `cargo lambda watch`
-# on loopback, routed by the contract paths in Cargo.toml.
+# start_watch PORT ENV_FILE [LOG [CONCURRENCY]]: every function under
+# `cargo lambda watch` on loopback, routed by the contract paths in
+# Cargo.toml; CONCURRENCY instances per function (1 unless given), so tests
+# can race requests against each other as Lambda would.
 start_watch() {
-  local log=${3:-/dev/stdout}
-  "$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 -P "$1" --env-file "$2" >"$log" 2>&1 &
+  local log=${3:-/dev/stdout} concurrency=${4:-1}
+  "$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 -P "$1" --env-file "$2" \
+    --concurrency "$concurrency" >"$log" 2>&1 &
   STARTED_PIDS+=($!)
 }
 

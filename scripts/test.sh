@@ -37,18 +37,28 @@ step "end-to-end: the functions under cargo lambda watch, the official Descope S
 keys=$(mktemp -d)
 scripts/gen-keys.sh signing e2e-signing P2E2eProjectAlpha,P2E2eProjectBravo >"$keys/signing.json"
 scripts/gen-keys.sh encryption e2e-encryption >"$keys/encryption.json"
+# A management key per project: the document holds hashes, the keys go to the suites.
+scripts/gen-keys.sh management e2e-support P2E2eProjectAlpha,P2E2eProjectBravo \
+  >"$keys/management.json" 2>"$keys/management-keys.txt"
+management_key() { awk -v p="$1" '$1 == p {print $2}' "$keys/management-keys.txt"; }
 table="e2e-$(date +%s)"
 cargo run -q --example create_table -- "$table"
+# Session JWTs of a few seconds, so that the suite can see one expire and be refreshed.
+session_ttl=6 refresh_ttl=3600
 PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" TOTP_ISSUER="totp-lambda e2e" TABLE_NAME="$table" \
+  SESSION_TTL_SECONDS=$session_ttl REFRESH_TTL_SECONDS=$refresh_ttl \
   LOCKOUT_MAX_ATTEMPTS=5 SIGNING_KEYS_FILE="$keys/signing.json" ENCRYPTION_KEYS_FILE="$keys/encryption.json" \
-  write_watch_env "$keys/watch.env"
+  MANAGEMENT_KEYS_FILE="$keys/management.json" write_watch_env "$keys/watch.env"
 port=$(free_port)
-start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log"
+start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log" 4
 wait_for_port "$port" 120 "cargo lambda watch"
 # Each function compiles on its first request: pay that before the suites run.
 for route in totp/signup totp/verify totp/update refresh; do
   curl -s -o /dev/null -m 600 -X POST "http://127.0.0.1:$port/v1/auth/$route" -d '{}' || true
 done
 curl -s -o /dev/null -m 600 "http://127.0.0.1:$port/v2/keys/P2E2eProjectAlpha" || true
+curl -s -o /dev/null -m 600 -X POST "http://127.0.0.1:$port/v1/mgmt/user/logout" -d '{}' || true
+TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectAlpha) TOTP_OTHER_MANAGEMENT_KEY=$(management_key P2E2eProjectBravo) \
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \
+TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
   .venv/bin/pytest tests/e2e -q -p no:cacheprovider

@@ -6,6 +6,12 @@
   TOTP_PROJECT_ID        a project id the server is configured to serve
   TOTP_OTHER_PROJECT_ID  optional: a second served project id (enables the
                          cross-project isolation test, skipped otherwise)
+  TOTP_SESSION_TTL_SECONDS, TOTP_REFRESH_TTL_SECONDS
+                         optional: the server's SESSION_TTL_SECONDS and
+                         REFRESH_TTL_SECONDS, checked exactly against the tokens
+                         when given. The session tests wait for a session JWT to
+                         expire, so the server should run with a session
+                         lifetime of seconds (make test: 6).
 
 Missing required variables make every test fail (not skip).
 """
@@ -13,15 +19,26 @@ Missing required variables make every test fail (not skip).
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import pytest
 import requests
+from descope import DescopeClient
 
 from e2e_support import Api, Settings
 
 
 def _env(name: str) -> str:
     return os.environ.get(name, "").strip()
+
+
+def _env_seconds(name: str) -> int | None:
+    raw = _env(name)
+    if not raw:
+        return None
+    if not raw.isdigit():
+        pytest.fail(f"{name}={raw!r} is not a number of seconds", pytrace=False)
+    return int(raw)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -37,6 +54,8 @@ def settings() -> Settings:
         base_url=_env("TOTP_BASE_URL").rstrip("/"),
         project_id=_env("TOTP_PROJECT_ID"),
         other_project_id=_env("TOTP_OTHER_PROJECT_ID") or None,
+        session_ttl_seconds=_env_seconds("TOTP_SESSION_TTL_SECONDS"),
+        refresh_ttl_seconds=_env_seconds("TOTP_REFRESH_TTL_SECONDS"),
     )
     try:
         requests.get(f"{settings.base_url}/v2/keys/{settings.project_id}", timeout=10)
@@ -55,3 +74,30 @@ def jwks(api: Api) -> dict:
     resp = api.keys()
     assert resp.status_code == 200, resp.text
     return resp.json()
+
+
+@pytest.fixture()
+def sdk(settings: Settings, monkeypatch) -> Callable[..., DescopeClient]:
+    """Builds official SDK clients pointed at the server: sdk(project_id=None, **options)."""
+    # Environment that would change what the SDK does: a preloaded public key
+    # (would skip the JWKS fetch), management keys (appended to the bearer,
+    # trigger a license call), another base URL or project.
+    for var in (
+        "DESCOPE_PUBLIC_KEY",
+        "DESCOPE_BASE_URI",
+        "DESCOPE_MANAGEMENT_KEY",
+        "DESCOPE_AUTH_MANAGEMENT_KEY",
+        "DESCOPE_PROJECT_ID",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+    def make(project_id: str | None = None, **options) -> DescopeClient:
+        pid = settings.project_id if project_id is None else project_id
+        return DescopeClient(project_id=pid, base_url=settings.base_url, **options)
+
+    return make
+
+
+@pytest.fixture()
+def client(sdk) -> DescopeClient:
+    return sdk()

@@ -21,6 +21,8 @@ import pyotp
 import requests
 
 STEP_SECONDS = 30
+# A code of the previous step is sent only if that step stays accepted this much longer.
+PREVIOUS_STEP_MARGIN = 3.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ERROR_KEYS = {"errorCode", "errorDescription", "errorMessage"}
 HTTP_TIMEOUT = 30
@@ -73,6 +75,10 @@ class Settings:
     base_url: str
     project_id: str
     other_project_id: str | None = None
+    # The lifetimes the server was started with, when the runner says so
+    # (TOTP_SESSION_TTL_SECONDS, TOTP_REFRESH_TTL_SECONDS): checked exactly if known.
+    session_ttl_seconds: int | None = None
+    refresh_ttl_seconds: int | None = None
 
 
 def new_login_id() -> str:
@@ -108,10 +114,12 @@ class ReplayClock:
     """Tracks, for one user, the newest time step the server accepted.
 
     The server refuses a code whose step is not newer than the last accepted
-    one, so before computing another code for the same user we may have to
-    sleep until the next 30-second step begins. Tests call `fresh_step()`
-    right before computing a code and `accepted(step)` after the server took it.
-    A refused code does not count: the server records only accepted steps.
+    one. It accepts the codes of the previous, current and next 30-second step
+    (one step of clock skew either side), so one user can sign in up to three
+    times per step without waiting; after that we sleep until a newer step is
+    in reach. Tests call `fresh_step()` right before computing a code and
+    `accepted(step)` after the server took it. A refused code does not count:
+    the server records only accepted steps.
     """
 
     def __init__(self) -> None:
@@ -119,15 +127,23 @@ class ReplayClock:
         self.waits = 0
 
     def fresh_step(self) -> int:
-        step = step_now()
-        if self.last_accepted is not None and step <= self.last_accepted:
-            target = (self.last_accepted + 1) * STEP_SECONDS + 0.5
-            delay = max(0.0, target - time.time())
+        """The oldest step the server accepts now that is newer than the last accepted one.
+
+        The previous step is used only while its code stays valid for a while longer.
+        """
+        while True:
+            now = time.time()
+            current = int(now // STEP_SECONDS)
+            left_in_step = (current + 1) * STEP_SECONDS - now
+            oldest = current - 1 if left_in_step > PREVIOUS_STEP_MARGIN else current
+            step = oldest if self.last_accepted is None else max(oldest, self.last_accepted + 1)
+            if step <= current + 1:
+                return step
+            # `step` comes in reach when the step before it begins.
+            delay = max(0.0, (step - 1) * STEP_SECONDS + 0.5 - now)
             self.waits += 1
             print(f"[e2e] waiting {delay:.1f}s for the next TOTP time step")
             time.sleep(delay)
-            step = step_now()
-        return step
 
     def accepted(self, step: int) -> None:
         if self.last_accepted is None or step > self.last_accepted:
@@ -139,8 +155,14 @@ class ReplayClock:
 # --------------------------------------------------------------------------
 
 
+_EMPTY_OBJECT: dict = {}
+
+
 class Api:
-    """Thin `requests` wrapper speaking the contract's routes."""
+    """Thin `requests` wrapper speaking the contract's routes.
+
+    One instance per thread: it keeps a `requests.Session`.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.base_url = settings.base_url
@@ -202,6 +224,27 @@ class Api:
         pid = self.project_id if project_id is None else project_id
         return self.request("GET", f"/v2/keys/{pid}")
 
+    # The session routes: the refresh JWT in the Authorization header, `{}` as the body
+    # (what the SDKs send); `body=None` sends no body at all.
+
+    def refresh(self, refresh_jwt: str, *, project_id: str | None = None, body=_EMPTY_OBJECT) -> requests.Response:
+        return self._session_post("/v1/auth/refresh", refresh_jwt, project_id, body)
+
+    def logout(self, refresh_jwt: str, *, project_id: str | None = None, body=_EMPTY_OBJECT) -> requests.Response:
+        return self._session_post("/v1/auth/logout", refresh_jwt, project_id, body)
+
+    def logout_all(self, refresh_jwt: str, *, project_id: str | None = None, body=_EMPTY_OBJECT) -> requests.Response:
+        return self._session_post("/v1/auth/logoutall", refresh_jwt, project_id, body)
+
+    def me(self, refresh_jwt: str, *, project_id: str | None = None) -> requests.Response:
+        return self.request("GET", "/v1/auth/me", headers=self.bearer(refresh_jwt, project_id=project_id))
+
+    def _session_post(self, path: str, refresh_jwt: str, project_id: str | None, body) -> requests.Response:
+        headers = self.bearer(refresh_jwt, project_id=project_id)
+        if body is None:
+            return self.request("POST", path, headers=headers)
+        return self.post_json(path, body, headers=headers)
+
 
 # --------------------------------------------------------------------------
 # Assertions
@@ -220,6 +263,13 @@ def assert_error_body(body: dict, code: str) -> dict:
         assert isinstance(body[k], str) and body[k], f"{k} must be a non-empty string: {body!r}"
     assert body["errorCode"] == code, body
     return body
+
+
+def sdk_error(exc, status: int, code: str) -> dict:
+    """The server's error body carried by a descope AuthException raised for an HTTP error."""
+    assert exc.status_code == status, f"expected {status} {code}, got {exc}"
+    assert exc.error_type == "server error", exc
+    return assert_error_body(json.loads(exc.error_message), code)
 
 
 def assert_error(resp: requests.Response, status: int, code: str) -> dict:
@@ -294,7 +344,8 @@ def unverified_claims(token: str) -> dict:
 
 
 def verify_jwt_with_jwks(token: str, jwks: dict, project_id: str) -> dict:
-    """Verify `token` against the published JWKS with PyJWT (independently of the SDK)."""
+    """Verify `token` against the published JWKS with PyJWT (independently of the SDK):
+    signed by a published key, unexpired, issued by and for (`aud`) `project_id`."""
     header = jwt.get_unverified_header(token)
     assert header.get("alg") == "RS256", header
     kid = header.get("kid")
@@ -302,22 +353,28 @@ def verify_jwt_with_jwks(token: str, jwks: dict, project_id: str) -> dict:
     matches = [k for k in jwks["keys"] if k.get("kid") == kid]
     assert len(matches) == 1, f"kid {kid!r} not published exactly once"
     key = jwt.PyJWK(matches[0])
-    aud = unverified_claims(token).get("aud")
-    if aud is not None:
-        assert aud == project_id or aud == [project_id], f"aud {aud!r}"
-    return jwt.decode(
+    claims = jwt.decode(
         token,
         key.key,
         algorithms=["RS256"],
-        audience=project_id if aud is not None else None,
+        audience=project_id,
         issuer=project_id,
-        options={"require": ["iss", "sub", "iat", "exp"]},
+        options={"require": ["iss", "sub", "aud", "iat", "exp"]},
     )
+    assert claims["aud"] == project_id, f"aud {claims['aud']!r}"
+    return claims
 
 
-def assert_token_claims(claims: dict, project_id: str, user_id: str, drn: str) -> None:
+# Claims only a refresh JWT carries (its id, whose it is, its session generation).
+REFRESH_ONLY_CLAIMS = {"jti", "loginId", "gen"}
+
+
+def assert_token_claims(
+    claims: dict, project_id: str, user_id: str, drn: str, login_id: str | None = None
+) -> None:
     now = time.time()
     assert claims["iss"] == project_id
+    assert claims["aud"] == project_id, f"aud {claims.get('aud')!r}"
     assert claims["sub"] == user_id
     assert claims["amr"] == ["totp"]
     assert claims["drn"] == drn
@@ -325,3 +382,50 @@ def assert_token_claims(claims: dict, project_id: str, user_id: str, drn: str) -
     assert claims["iat"] <= now + 5
     assert claims["exp"] > now
     assert claims["exp"] > claims["iat"]
+    if drn == "DSR":
+        assert isinstance(claims["jti"], str) and claims["jti"], claims
+        assert isinstance(claims["gen"], int) and not isinstance(claims["gen"], bool), claims
+        assert claims["gen"] >= 0, claims
+        assert isinstance(claims["loginId"], str) and claims["loginId"], claims
+        if login_id is not None:
+            assert claims["loginId"] == login_id, claims
+    else:
+        assert not REFRESH_ONLY_CLAIMS & set(claims), f"a session JWT with {sorted(REFRESH_ONLY_CLAIMS & set(claims))}"
+
+
+def assert_sign_in(resp: dict, client, project_id: str, login_id: str, first_seen: bool) -> str:
+    """Check what the SDK's sign_in_code (a descope.DescopeClient `client`) returned; return the userId."""
+    for field in (
+        "sessionToken",
+        "refreshSessionToken",
+        "permissions",
+        "roles",
+        "tenants",
+        "projectId",
+        "userId",
+        "cookieData",
+        "user",
+        "firstSeen",
+    ):
+        assert field in resp, f"SDK response lacks {field}: {sorted(resp)}"
+    assert resp["firstSeen"] is first_seen
+    user = resp["user"]
+    assert_user_shape(user)
+    assert user["loginIds"] == [login_id]
+    user_id = user["userId"]
+    assert resp["userId"] == user_id
+    assert resp["projectId"] == project_id
+    assert resp["permissions"] == [] and resp["roles"] == [] and resp["tenants"] == {}
+
+    session, refresh = resp["sessionToken"], resp["refreshSessionToken"]
+    assert_token_claims(session, project_id, user_id, "DS")
+    assert_token_claims(refresh, project_id, user_id, "DSR", login_id)
+    for token in (session["jwt"], refresh["jwt"]):
+        # The SDK verified the token with a key it fetched from /v2/keys/{projectId}
+        # (no DESCOPE_PUBLIC_KEY is set, so the fetch is the only source of keys).
+        assert jwt.get_unverified_header(token)["kid"] in client._auth.public_keys
+
+    cookie = resp["cookieData"]
+    assert abs(cookie["exp"] - refresh["exp"]) <= 5, cookie
+    assert abs(cookie["maxAge"] - (refresh["exp"] - refresh["iat"])) <= 5, cookie
+    return user_id

@@ -20,9 +20,7 @@ sign-in; these tests also assert on the exact shapes the SDK returns:
 from __future__ import annotations
 
 import base64
-import json
 
-import jwt
 import pytest
 from descope import AuthException, DescopeClient, LoginOptions, RateLimitException
 
@@ -30,78 +28,16 @@ from e2e_support import (
     PNG_SIGNATURE,
     ReplayClock,
     assert_enrollment,
-    assert_error_body,
-    assert_token_claims,
-    assert_user_shape,
+    assert_sign_in,
     code_at,
     new_login_id,
+    sdk_error,
     unverified_claims,
     wrong_code,
 )
 
 # Upper bound on wrong codes before the per-user lockout must have kicked in.
 MAX_WRONG_CODES_BEFORE_LOCKOUT = 20
-
-
-@pytest.fixture()
-def client(settings, monkeypatch) -> DescopeClient:
-    # Environment that would change what the SDK does: a preloaded public key
-    # (would skip the JWKS fetch), management keys (appended to the bearer,
-    # trigger a license call), another base URL or project.
-    for var in (
-        "DESCOPE_PUBLIC_KEY",
-        "DESCOPE_BASE_URI",
-        "DESCOPE_MANAGEMENT_KEY",
-        "DESCOPE_AUTH_MANAGEMENT_KEY",
-        "DESCOPE_PROJECT_ID",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    return DescopeClient(project_id=settings.project_id, base_url=settings.base_url)
-
-
-def sdk_error(exc: AuthException, status: int, code: str) -> dict:
-    """The server's error body carried by an AuthException raised for an HTTP error."""
-    assert exc.status_code == status, f"expected {status} {code}, got {exc}"
-    assert exc.error_type == "server error", exc
-    return assert_error_body(json.loads(exc.error_message), code)
-
-
-def assert_sign_in(resp: dict, client: DescopeClient, project_id: str, login_id: str, first_seen: bool) -> str:
-    """Check what sign_in_code returned; return the userId."""
-    for field in (
-        "sessionToken",
-        "refreshSessionToken",
-        "permissions",
-        "roles",
-        "tenants",
-        "projectId",
-        "userId",
-        "cookieData",
-        "user",
-        "firstSeen",
-    ):
-        assert field in resp, f"SDK response lacks {field}: {sorted(resp)}"
-    assert resp["firstSeen"] is first_seen
-    user = resp["user"]
-    assert_user_shape(user)
-    assert user["loginIds"] == [login_id]
-    user_id = user["userId"]
-    assert resp["userId"] == user_id
-    assert resp["projectId"] == project_id
-    assert resp["permissions"] == [] and resp["roles"] == [] and resp["tenants"] == {}
-
-    session, refresh = resp["sessionToken"], resp["refreshSessionToken"]
-    assert_token_claims(session, project_id, user_id, "DS")
-    assert_token_claims(refresh, project_id, user_id, "DSR")
-    for token in (session["jwt"], refresh["jwt"]):
-        # The SDK verified the token with a key it fetched from /v2/keys/{projectId}
-        # (no DESCOPE_PUBLIC_KEY is set, so the fetch is the only source of keys).
-        assert jwt.get_unverified_header(token)["kid"] in client._auth.public_keys
-
-    cookie = resp["cookieData"]
-    assert abs(cookie["exp"] - refresh["exp"]) <= 5, cookie
-    assert abs(cookie["maxAge"] - (refresh["exp"] - refresh["iat"])) <= 5, cookie
-    return user_id
 
 
 def test_sign_up_returns_key_three_ways(client):
@@ -115,9 +51,10 @@ def test_sign_up_returns_key_three_ways(client):
 
 def test_totp_lifecycle(client, settings):
     """sign_up -> sign_in_code -> validate_session -> update_user -> new key works,
-    old key gone -> step-up. Needs two waits for the next TOTP time step.
+    old key gone -> step-up. Each user needs three TOTP time steps; the server's one
+    step of skew either side lets them fit in one 30 s step, or two with one wait.
 
-    A second user (bob) rides along on the same waits to show that after
+    A second user (bob) rides along on the same steps to show that after
     update_user the current key keeps working until the new key is verified.
     """
     pid = settings.project_id
@@ -168,7 +105,7 @@ def test_totp_lifecycle(client, settings):
     assert_sign_in(resp, client, pid, bob, first_seen=True)
     bob_key2 = assert_enrollment(client.totp.update_user(bob, resp["refreshSessionToken"]["jwt"]), bob)
 
-    # ---- time step S1 (wait) -------------------------------------------------
+    # ---- time step S1 -------------------------------------------------------
     step = alice_clock.fresh_step()
     resp = client.totp.sign_in_code(alice, code_at(key2, step))
     alice_clock.accepted(step)
@@ -182,7 +119,7 @@ def test_totp_lifecycle(client, settings):
     bob_clock.accepted(step)
     assert_sign_in(resp, client, pid, bob, first_seen=False)
 
-    # ---- time step S2 (wait) -------------------------------------------------
+    # ---- time step S2 -------------------------------------------------------
     step = alice_clock.fresh_step()
     # After the new key was verified, the old key is gone (a fresh step, so this is not a replay).
     with pytest.raises(AuthException) as err:

@@ -120,8 +120,12 @@ def test_signup_verify_flow(api, settings, jwks, tmp_path):
     session = verify_jwt_with_jwks(body["sessionJwt"], jwks, settings.project_id)
     refresh = verify_jwt_with_jwks(body["refreshJwt"], jwks, settings.project_id)
     assert_token_claims(session, settings.project_id, user["userId"], "DS")
-    assert_token_claims(refresh, settings.project_id, user["userId"], "DSR")
+    assert_token_claims(refresh, settings.project_id, user["userId"], "DSR", login_id)
     assert session["exp"] - session["iat"] <= refresh["exp"] - refresh["iat"]
+    if settings.session_ttl_seconds is not None:
+        assert session["exp"] - session["iat"] == settings.session_ttl_seconds
+    if settings.refresh_ttl_seconds is not None:
+        assert refresh["exp"] - refresh["iat"] == settings.refresh_ttl_seconds
     assert isinstance(body["cookieMaxAge"], int) and isinstance(body["cookieExpiration"], int)
     assert abs(body["cookieExpiration"] - refresh["exp"]) <= 5
     assert abs(body["cookieMaxAge"] - (refresh["exp"] - refresh["iat"])) <= 5
