@@ -47,9 +47,12 @@ start_moto() {
 # Cargo.toml; CONCURRENCY instances per function (1 unless given), so tests
 # can race requests against each other as Lambda would.
 start_watch() {
-  local log=${3:-/dev/stdout} concurrency=${4:-1}
-  "$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 -P "$1" --env-file "$2" \
-    --concurrency "$concurrency" >"$log" 2>&1 &
+  local log=${3:-} concurrency=${4:-1}
+  local command=("$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 -P "$1" --env-file "$2"
+    --concurrency "$concurrency")
+  # Without a log file the watcher shares this script's output, unredirected:
+  # reopening /dev/stdout would truncate a file that output goes to.
+  if [ -n "$log" ]; then "${command[@]}" >"$log" 2>&1 & else "${command[@]}" & fi
   STARTED_PIDS+=($!)
 }
 
