@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use lambda_http::http::Method;
 use serde_json::json;
-use totp_lambda::service::App;
 use totp_lambda::store::dynamo::DynamoStore;
 use totp_lambda::store::*;
 
@@ -190,61 +189,21 @@ async fn only_a_management_key_of_the_project_opens_the_routes() {
     assert_eq!(h.scan().await, before, "nothing changed");
 }
 
-/// DynamoDB, except that support removes the user's key right after a
-/// sign-in has read the user and before it writes: the sign-in's condition
-/// on the enrollment it matched must refuse it.
+/// Support removes the user's key right after a sign-in has read the user
+/// and before it writes: the sign-in's condition on the enrollment it
+/// matched must refuse it.
+#[derive(Default)]
 struct RemovalDuringSignIn {
-    inner: DynamoStore,
     removed: std::sync::atomic::AtomicBool,
 }
 
-impl Store for RemovalDuringSignIn {
-    async fn get(&self, key: &UserKey) -> Result<Option<UserRecord>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put_pending_signup(&self, e: &NewEnrollment) -> Result<(), StoreError> {
-        self.inner.put_pending_signup(e).await
-    }
-    async fn start_attempt_window(&self, key: &UserKey, now: u64, window: u64) -> Result<(), StoreError> {
-        self.inner.start_attempt_window(key, now, window).await
-    }
-    async fn count_attempt(&self, key: &UserKey, start: u64, limit: u32) -> Result<(), StoreError> {
-        self.inner.count_attempt(key, start, limit).await
-    }
-    async fn complete_signup(&self, k: &UserKey, e: &str, s: u64, u: &str, n: u64) -> Result<u64, StoreError> {
-        self.inner.complete_signup(k, e, s, u, n).await
-    }
-    async fn record_sign_in(&self, key: &UserKey, e: &str, step: u64, end: bool) -> Result<u64, StoreError> {
-        self.inner.remove_key(key, "E-REMOVED-MEANWHILE").await?;
-        self.removed.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.inner.record_sign_in(key, e, step, end).await
-    }
-    async fn promote_pending_key(&self, k: &UserKey, p: &PendingKey, s: u64, n: u64) -> Result<u64, StoreError> {
-        self.inner.promote_pending_key(k, p, s, n).await
-    }
-    async fn get_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
-        self.inner.get_session(key, token_id).await
-    }
-    async fn revoke_session(&self, key: &UserKey, s: &SessionRef, e: u64) -> Result<(), StoreError> {
-        self.inner.revoke_session(key, s, e).await
-    }
-    async fn revoke_all_sessions(&self, key: &UserKey, s: &SessionRef) -> Result<(), StoreError> {
-        self.inner.revoke_all_sessions(key, s).await
-    }
-    async fn put_reenrolment(&self, key: &UserKey, p: &PendingKey) -> Result<(), StoreError> {
-        self.inner.put_reenrolment(key, p).await
-    }
-    async fn remove_key(&self, key: &UserKey, e: &str) -> Result<UserRecord, StoreError> {
-        self.inner.remove_key(key, e).await
-    }
-    async fn end_all_sessions(&self, key: &UserKey) -> Result<(), StoreError> {
-        self.inner.end_all_sessions(key).await
-    }
-    async fn delete_user(&self, key: &UserKey) -> Result<(), StoreError> {
-        self.inner.delete_user(key).await
-    }
-    async fn put_pending_key(&self, k: &UserKey, u: &str, p: &PendingKey) -> Result<(), StoreError> {
-        self.inner.put_pending_key(k, u, p).await
+impl Hook for RemovalDuringSignIn {
+    async fn before(&self, op: Op, key: &UserKey, store: &DynamoStore) -> Result<(), StoreError> {
+        if op == Op::RecordSignIn {
+            store.remove_key(key, "E-REMOVED-MEANWHILE").await?;
+            self.removed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
     }
 }
 
@@ -252,20 +211,7 @@ impl Store for RemovalDuringSignIn {
 async fn a_key_removed_between_a_sign_ins_read_and_write_signs_no_one_in() {
     let h = Harness::new().await;
     let (key, _) = h.register("racing@example.com").await;
-    let racing = App {
-        config: h.app.config.clone(),
-        store: RemovalDuringSignIn {
-            inner: DynamoStore::new(h.client.clone(), h.table.clone()),
-            removed: Default::default(),
-        },
-        secret_box: h
-            .app
-            .secret_box
-            .as_ref()
-            .map(|_| totp_lambda::secret_box::SecretBox::from_json(encryption_keys_json()).unwrap()),
-        tokens: Some(totp_lambda::tokens::ProjectKeys::from_json(&signing_keys_json()).unwrap()),
-        clock: h.app.clock.clone(),
-    };
+    let racing = h.hooked(RemovalDuringSignIn::default());
     h.advance(30);
     let (status, body) = call_verify(
         &racing,
@@ -273,7 +219,7 @@ async fn a_key_removed_between_a_sign_ins_read_and_write_signs_no_one_in() {
     )
     .await;
     assert!(
-        racing.store.removed.load(std::sync::atomic::Ordering::SeqCst),
+        racing.store.hook.removed.load(std::sync::atomic::Ordering::SeqCst),
         "the removal ran"
     );
     assert_eq!(

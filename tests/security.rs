@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use totp_lambda::service::App;
 use totp_lambda::store::dynamo::DynamoStore;
-use totp_lambda::store::{NewEnrollment, PendingKey, SessionRef, SessionState, Store, StoreError, UserKey, UserRecord};
+use totp_lambda::store::{StoreError, UserKey};
 
 // ---- 1. No code is accepted twice ---------------------------------------
 
@@ -323,72 +322,24 @@ async fn a_dead_dynamodb_gives_503_within_the_timeout() {
     assert_eq!(status, 503);
 }
 
-/// DynamoDB, except that the chosen writes fail as if DynamoDB became
-/// unreachable after the read.
-struct FailingWrites {
-    inner: DynamoStore,
-}
+/// The writes after a read fail as if DynamoDB became unreachable then.
+struct FailingWrites;
 
-impl Store for FailingWrites {
-    async fn get(&self, key: &UserKey) -> Result<Option<UserRecord>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put_pending_signup(&self, e: &NewEnrollment) -> Result<(), StoreError> {
-        self.inner.put_pending_signup(e).await
-    }
-    async fn start_attempt_window(&self, key: &UserKey, now: u64, window: u64) -> Result<(), StoreError> {
-        self.inner.start_attempt_window(key, now, window).await
-    }
-    async fn count_attempt(&self, key: &UserKey, start: u64, limit: u32) -> Result<(), StoreError> {
-        self.inner.count_attempt(key, start, limit).await
-    }
-    async fn complete_signup(&self, _: &UserKey, _: &str, _: u64, _: &str, _: u64) -> Result<u64, StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn record_sign_in(&self, _: &UserKey, _: &str, _: u64, _: bool) -> Result<u64, StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn promote_pending_key(&self, _: &UserKey, _: &PendingKey, _: u64, _: u64) -> Result<u64, StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn get_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
-        self.inner.get_session(key, token_id).await
-    }
-    async fn revoke_session(&self, _: &UserKey, _: &SessionRef, _: u64) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn revoke_all_sessions(&self, _: &UserKey, _: &SessionRef) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn put_pending_key(&self, _: &UserKey, _: &str, _: &PendingKey) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn put_reenrolment(&self, _: &UserKey, _: &PendingKey) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn remove_key(&self, _: &UserKey, _: &str) -> Result<UserRecord, StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn end_all_sessions(&self, _: &UserKey) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn delete_user(&self, _: &UserKey) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
+impl Hook for FailingWrites {
+    async fn before(&self, op: Op, _: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
+        match op {
+            Op::CompleteSignup | Op::RecordSignIn | Op::PromotePendingKey | Op::PutPendingKey => {
+                Err(StoreError::Unavailable("injected".into()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
 #[tokio::test]
 async fn a_failure_between_read_and_write_leaves_the_previous_state_valid() {
     let h = Harness::new().await;
-    let failing = App {
-        config: h.app.config.clone(),
-        store: FailingWrites {
-            inner: DynamoStore::new(h.client.clone(), h.table.clone()),
-        },
-        secret_box: Some(totp_lambda::secret_box::SecretBox::from_json(encryption_keys_json()).unwrap()),
-        tokens: Some(totp_lambda::tokens::ProjectKeys::from_json(&signing_keys_json()).unwrap()),
-        clock: h.app.clock.clone(),
-    };
+    let failing = h.hooked(FailingWrites);
     let verify = |login: &str, c: &str| verify_request(PROJECT, login, c);
     // Completing a sign-up fails after the read: still pending, still completable.
     let (_, signup) = h.signup("fragile@example.com").await;

@@ -3,6 +3,10 @@
 //! implementation (totp-rs) to compute codes from the keys we hand out.
 #![allow(dead_code)]
 
+pub mod hooked;
+#[allow(unused_imports)]
+pub use hooked::{Hook, Op};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -156,6 +160,25 @@ impl Harness {
 
     pub fn now(&self) -> u64 {
         self.time.load(Ordering::SeqCst)
+    }
+
+    /// An App like this harness's (same table, keys, clock) over `store`.
+    pub fn app_with<S: Store>(&self, store: S) -> App<S> {
+        App {
+            config: self.app.config.clone(),
+            store,
+            secret_box: Some(SecretBox::from_json(encryption_keys_json()).unwrap()),
+            tokens: Some(ProjectKeys::from_json(&signing_keys_json()).unwrap()),
+            clock: self.app.clock.clone(),
+        }
+    }
+
+    /// This harness's App over the table, with `hook` before every operation.
+    pub fn hooked<H: hooked::Hook>(&self, hook: H) -> App<hooked::Hooked<H>> {
+        self.app_with(hooked::Hooked {
+            inner: DynamoStore::new(self.client.clone(), self.table.clone()),
+            hook,
+        })
     }
 
     pub fn advance(&self, seconds: u64) {

@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::item::{attr, n, s, Item, REGISTERED};
-use super::{classify, expression_names, DynamoStore};
+use super::item::{attr, n, s, REGISTERED};
+use super::{classify, DynamoStore};
 use crate::store::{StoreError, UserKey, UserRecord};
 
 impl DynamoStore {
@@ -15,26 +15,21 @@ impl DynamoStore {
     ) -> Result<UserRecord, StoreError> {
         // A new enrollmentId makes a sign-in with the old key, already past
         // its read, fail its condition; the generation ends every session.
-        let update = "SET #enrollmentId = :enrollment ADD #sessionGeneration :one \
-                      REMOVE #secret, #secretKeyId, #lastStep, \
-                      #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt";
-        let condition = "#status = :registered";
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, Self::pk(key))
-            .update_expression(update)
-            .condition_expression(condition)
-            .expression_attribute_values(":enrollment", s(new_enrollment_id))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":registered", s(REGISTERED))
-            .return_values(ReturnValue::AllNew);
-        for name in expression_names(&[update, condition]) {
-            request = request.expression_attribute_names(format!("#{name}"), name);
-        }
-        let output = request.send().await.map_err(classify)?;
-        Item(output.attributes.unwrap_or_default()).record()
+        self.conditional_update_returning(
+            key,
+            "SET #enrollmentId = :enrollment ADD #sessionGeneration :one \
+             REMOVE #secret, #secretKeyId, #lastStep, \
+             #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt",
+            "#status = :registered",
+            vec![
+                (":enrollment", s(new_enrollment_id)),
+                (":one", n(1)),
+                (":registered", s(REGISTERED)),
+            ],
+            ReturnValue::AllNew,
+        )
+        .await?
+        .record()
     }
 
     pub(super) async fn end_user_sessions(&self, key: &UserKey) -> Result<(), StoreError> {

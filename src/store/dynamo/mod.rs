@@ -7,7 +7,9 @@
 //! `expiresAt` with the caller's clock, because TTL deletion lags by hours.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
 use super::{NewEnrollment, PendingKey, Store, StoreError, UserKey, UserRecord};
@@ -56,35 +58,59 @@ impl DynamoStore {
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<(), StoreError> {
-        self.conditional_update_returning(key, update, condition, values)
+        self.conditional_update_returning(key, update, condition, values, ReturnValue::None)
             .await
             .map(|_| ())
     }
 
-    /// The same, returning the attributes the update wrote, as written.
+    /// The same, returning the attributes `returning` asks for.
     async fn conditional_update_returning(
         &self,
         key: &UserKey,
         update: &str,
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
+        returning: ReturnValue,
     ) -> Result<Item, StoreError> {
-        let mut request = self
+        let (names, values) = bindings(&[update, condition], values);
+        let output = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(attr::PK, Self::pk(key))
             .update_expression(update)
             .condition_expression(condition)
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew);
-        for name in expression_names(&[update, condition]) {
-            request = request.expression_attribute_names(format!("#{name}"), name);
-        }
-        for (placeholder, value) in values {
-            request = request.expression_attribute_values(placeholder, value);
-        }
-        let output = request.send().await.map_err(classify)?;
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values(returning)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(Item(output.attributes.unwrap_or_default()))
+    }
+
+    /// Writes `pending` as the item's pending key, under `condition`.
+    async fn write_pending_key(
+        &self,
+        key: &UserKey,
+        pending: &PendingKey,
+        condition: &str,
+        mut values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), StoreError> {
+        values.extend([
+            (":secret", b(&pending.secret.blob)),
+            (":keyId", s(&pending.secret.key_id)),
+            (":enrollment", s(&pending.enrollment_id)),
+            (":expires", n(pending.expires_at)),
+        ]);
+        self.conditional_update(
+            key,
+            "SET #pendingSecret = :secret, #pendingSecretKeyId = :keyId, #pendingEnrollmentId = :enrollment, \
+             #pendingExpiresAt = :expires",
+            condition,
+            values,
+        )
+        .await
     }
 
     /// The session generation an update wrote (it always writes one).
@@ -93,6 +119,23 @@ impl DynamoStore {
             .number(attr::SESSION_GENERATION)?
             .ok_or_else(|| StoreError::Corrupt("the update returned no session generation".into()))
     }
+}
+
+/// The attribute names (`#name` → `name`) of the expressions and the values
+/// of their placeholders, as UpdateItem, Update and ConditionCheck take them.
+type Bindings = (Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>);
+
+fn bindings(expressions: &[&str], values: Vec<(&str, AttributeValue)>) -> Bindings {
+    let names: HashMap<String, String> = expression_names(expressions)
+        .into_iter()
+        .map(|name| (format!("#{name}"), name))
+        .collect();
+    let values: HashMap<String, AttributeValue> = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    // DynamoDB refuses an empty map where none is needed.
+    (
+        (!names.is_empty()).then_some(names),
+        (!values.is_empty()).then_some(values),
+    )
 }
 
 /// Every `#name` token in the expressions, once each.
@@ -220,6 +263,7 @@ impl Store for DynamoStore {
                 (":enrollment", s(enrollment_id)),
                 (":zero", n(0)),
             ],
+            ReturnValue::UpdatedNew,
         )
         .await
         .and_then(Self::generation_of)
@@ -242,6 +286,7 @@ impl Store for DynamoStore {
                 (":step", n(step)),
                 (":bump", n(end_other_sessions.into())),
             ],
+            ReturnValue::UpdatedNew,
         )
         .await
         .and_then(Self::generation_of)
@@ -271,6 +316,7 @@ impl Store for DynamoStore {
                 (":now", n(now)),
                 (":one", n(1)),
             ],
+            ReturnValue::UpdatedNew,
         )
         .await
         .and_then(Self::generation_of)
@@ -289,20 +335,9 @@ impl Store for DynamoStore {
     }
 
     async fn put_reenrolment(&self, key: &UserKey, pending: &PendingKey) -> Result<(), StoreError> {
-        self.conditional_update(
-            key,
-            "SET #pendingSecret = :secret, #pendingSecretKeyId = :keyId, #pendingEnrollmentId = :enrollment, \
-             #pendingExpiresAt = :expires",
-            "#status = :registered AND attribute_not_exists(#secret)",
-            vec![
-                (":secret", b(&pending.secret.blob)),
-                (":keyId", s(&pending.secret.key_id)),
-                (":enrollment", s(&pending.enrollment_id)),
-                (":expires", n(pending.expires_at)),
-                (":registered", s(REGISTERED)),
-            ],
-        )
-        .await
+        let condition = "#status = :registered AND attribute_not_exists(#secret)";
+        self.write_pending_key(key, pending, condition, vec![(":registered", s(REGISTERED))])
+            .await
     }
 
     async fn remove_key(&self, key: &UserKey, new_enrollment_id: &str) -> Result<UserRecord, StoreError> {
@@ -318,21 +353,9 @@ impl Store for DynamoStore {
     }
 
     async fn put_pending_key(&self, key: &UserKey, user_id: &str, pending: &PendingKey) -> Result<(), StoreError> {
-        self.conditional_update(
-            key,
-            "SET #pendingSecret = :secret, #pendingSecretKeyId = :keyId, #pendingEnrollmentId = :enrollment, \
-             #pendingExpiresAt = :expires",
-            "#status = :registered AND #userId = :userId",
-            vec![
-                (":secret", b(&pending.secret.blob)),
-                (":keyId", s(&pending.secret.key_id)),
-                (":enrollment", s(&pending.enrollment_id)),
-                (":expires", n(pending.expires_at)),
-                (":registered", s(REGISTERED)),
-                (":userId", s(user_id)),
-            ],
-        )
-        .await
+        let condition = "#status = :registered AND #userId = :userId";
+        let values = vec![(":registered", s(REGISTERED)), (":userId", s(user_id))];
+        self.write_pending_key(key, pending, condition, values).await
     }
 }
 

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use super::item::{attr, n, s, Item, REGISTERED};
-use super::{classify, expression_names, DynamoStore};
+use super::{bindings, classify, DynamoStore};
 use crate::store::{SessionRef, SessionState, StoreError, UserKey};
 
 /// How often unprocessed keys of a BatchGetItem are asked for again.
@@ -36,6 +36,10 @@ fn live_session_condition(session: &SessionRef) -> (String, Vec<(&'static str, A
             (":generation", n(session.generation)),
         ],
     )
+}
+
+fn invalid(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Other(error.to_string())
 }
 
 /// `Conflict` when a condition of the transaction failed, `Unavailable`
@@ -113,16 +117,13 @@ impl DynamoStore {
         expires_at: u64,
     ) -> Result<(), StoreError> {
         let (live, values) = live_session_condition(session);
-        let mut check = ConditionCheck::builder()
+        let (names, values) = bindings(&[&live], values);
+        let check = ConditionCheck::builder()
             .table_name(&self.table)
             .key(attr::PK, Self::pk(key))
-            .condition_expression(&live);
-        for name in expression_names(&[&live]) {
-            check = check.expression_attribute_names(format!("#{name}"), name);
-        }
-        for (placeholder, value) in values {
-            check = check.expression_attribute_values(placeholder, value);
-        }
+            .condition_expression(&live)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values);
         // Once per token: a second logout of the same token finds it revoked.
         let put = Put::builder()
             .table_name(&self.table)
@@ -130,55 +131,49 @@ impl DynamoStore {
             .item(attr::EXPIRES_AT, n(expires_at))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", attr::PK);
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
-        self.client
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .condition_check(check.build().map_err(build)?)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().put(put.build().map_err(build)?).build())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify_transaction)
+        self.transact([
+            TransactWriteItem::builder()
+                .condition_check(check.build().map_err(invalid)?)
+                .build(),
+            TransactWriteItem::builder().put(put.build().map_err(invalid)?).build(),
+        ])
+        .await
     }
 
     pub(super) async fn bump_generation(&self, key: &UserKey, session: &SessionRef) -> Result<(), StoreError> {
-        let (live, values) = live_session_condition(session);
+        let (live, mut values) = live_session_condition(session);
         let update_expression = "ADD #sessionGeneration :one";
-        let mut update = Update::builder()
+        values.push((":one", n(1)));
+        let (names, values) = bindings(&[update_expression, &live], values);
+        let update = Update::builder()
             .table_name(&self.table)
             .key(attr::PK, Self::pk(key))
             .update_expression(update_expression)
             .condition_expression(&live)
-            .expression_attribute_values(":one", n(1));
-        for name in expression_names(&[update_expression, &live]) {
-            update = update.expression_attribute_names(format!("#{name}"), name);
-        }
-        for (placeholder, value) in values {
-            update = update.expression_attribute_values(placeholder, value);
-        }
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values);
         // The presented token must not have been logged out on its own.
         let not_revoked = ConditionCheck::builder()
             .table_name(&self.table)
             .key(attr::PK, s(&Self::revoked_token_key(key, &session.token_id)))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", attr::PK);
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
+        self.transact([
+            TransactWriteItem::builder()
+                .update(update.build().map_err(invalid)?)
+                .build(),
+            TransactWriteItem::builder()
+                .condition_check(not_revoked.build().map_err(invalid)?)
+                .build(),
+        ])
+        .await
+    }
+
+    /// All of `items` or none.
+    async fn transact(&self, items: [TransactWriteItem; 2]) -> Result<(), StoreError> {
         self.client
             .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(update.build().map_err(build)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .condition_check(not_revoked.build().map_err(build)?)
-                    .build(),
-            )
+            .set_transact_items(Some(items.into()))
             .send()
             .await
             .map(|_| ())

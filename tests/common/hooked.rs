@@ -1,0 +1,110 @@
+//! A Store that is DynamoDB Local with a hook before every operation: the
+//! hook may fail the operation (a fault after the read) or run a competing
+//! write first (a race, made deterministic).
+
+use std::future::Future;
+
+use totp_lambda::store::dynamo::DynamoStore;
+use totp_lambda::store::*;
+
+/// The Store operation about to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Get,
+    PutPendingSignup,
+    StartAttemptWindow,
+    CountAttempt,
+    CompleteSignup,
+    RecordSignIn,
+    PromotePendingKey,
+    GetSession,
+    RevokeSession,
+    RevokeAllSessions,
+    PutReenrolment,
+    RemoveKey,
+    EndAllSessions,
+    DeleteUser,
+    PutPendingKey,
+}
+
+pub trait Hook: Send + Sync {
+    /// Runs before `op` on `key`, with the real store at hand; an error is
+    /// the operation's answer, and the operation does not run.
+    fn before(&self, op: Op, key: &UserKey, store: &DynamoStore)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+pub struct Hooked<H> {
+    pub inner: DynamoStore,
+    pub hook: H,
+}
+
+impl<H: Hook> Store for Hooked<H> {
+    async fn get(&self, key: &UserKey) -> Result<Option<UserRecord>, StoreError> {
+        self.hook.before(Op::Get, key, &self.inner).await?;
+        self.inner.get(key).await
+    }
+    async fn put_pending_signup(&self, e: &NewEnrollment) -> Result<(), StoreError> {
+        self.hook.before(Op::PutPendingSignup, &e.key, &self.inner).await?;
+        self.inner.put_pending_signup(e).await
+    }
+    async fn start_attempt_window(&self, key: &UserKey, now: u64, window: u64) -> Result<(), StoreError> {
+        self.hook.before(Op::StartAttemptWindow, key, &self.inner).await?;
+        self.inner.start_attempt_window(key, now, window).await
+    }
+    async fn count_attempt(&self, key: &UserKey, start: u64, limit: u32) -> Result<(), StoreError> {
+        self.hook.before(Op::CountAttempt, key, &self.inner).await?;
+        self.inner.count_attempt(key, start, limit).await
+    }
+    async fn complete_signup(
+        &self,
+        key: &UserKey,
+        e: &str,
+        step: u64,
+        user: &str,
+        now: u64,
+    ) -> Result<u64, StoreError> {
+        self.hook.before(Op::CompleteSignup, key, &self.inner).await?;
+        self.inner.complete_signup(key, e, step, user, now).await
+    }
+    async fn record_sign_in(&self, key: &UserKey, e: &str, step: u64, end: bool) -> Result<u64, StoreError> {
+        self.hook.before(Op::RecordSignIn, key, &self.inner).await?;
+        self.inner.record_sign_in(key, e, step, end).await
+    }
+    async fn promote_pending_key(&self, key: &UserKey, p: &PendingKey, step: u64, now: u64) -> Result<u64, StoreError> {
+        self.hook.before(Op::PromotePendingKey, key, &self.inner).await?;
+        self.inner.promote_pending_key(key, p, step, now).await
+    }
+    async fn get_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
+        self.hook.before(Op::GetSession, key, &self.inner).await?;
+        self.inner.get_session(key, token_id).await
+    }
+    async fn revoke_session(&self, key: &UserKey, session: &SessionRef, expires: u64) -> Result<(), StoreError> {
+        self.hook.before(Op::RevokeSession, key, &self.inner).await?;
+        self.inner.revoke_session(key, session, expires).await
+    }
+    async fn revoke_all_sessions(&self, key: &UserKey, session: &SessionRef) -> Result<(), StoreError> {
+        self.hook.before(Op::RevokeAllSessions, key, &self.inner).await?;
+        self.inner.revoke_all_sessions(key, session).await
+    }
+    async fn put_reenrolment(&self, key: &UserKey, p: &PendingKey) -> Result<(), StoreError> {
+        self.hook.before(Op::PutReenrolment, key, &self.inner).await?;
+        self.inner.put_reenrolment(key, p).await
+    }
+    async fn remove_key(&self, key: &UserKey, e: &str) -> Result<UserRecord, StoreError> {
+        self.hook.before(Op::RemoveKey, key, &self.inner).await?;
+        self.inner.remove_key(key, e).await
+    }
+    async fn end_all_sessions(&self, key: &UserKey) -> Result<(), StoreError> {
+        self.hook.before(Op::EndAllSessions, key, &self.inner).await?;
+        self.inner.end_all_sessions(key).await
+    }
+    async fn delete_user(&self, key: &UserKey) -> Result<(), StoreError> {
+        self.hook.before(Op::DeleteUser, key, &self.inner).await?;
+        self.inner.delete_user(key).await
+    }
+    async fn put_pending_key(&self, key: &UserKey, user_id: &str, p: &PendingKey) -> Result<(), StoreError> {
+        self.hook.before(Op::PutPendingKey, key, &self.inner).await?;
+        self.inner.put_pending_key(key, user_id, p).await
+    }
+}
