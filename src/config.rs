@@ -14,6 +14,10 @@ pub struct Config {
     /// Codes (right or wrong) a user may try per window before lockout.
     pub lockout_max_attempts: u32,
     pub lockout_window_seconds: u64,
+    /// Wrong codes a user may give per long window; a success does not
+    /// reset this count, so a victim's sign-ins never refill an attacker's budget.
+    pub lockout_daily_max_failures: u32,
+    pub lockout_daily_window_seconds: u64,
     pub session_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
 }
@@ -21,6 +25,8 @@ pub struct Config {
 pub const DEFAULT_PENDING_TTL_SECONDS: u64 = 600;
 pub const DEFAULT_LOCKOUT_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_LOCKOUT_WINDOW_SECONDS: u64 = 900;
+pub const DEFAULT_LOCKOUT_DAILY_MAX_FAILURES: u32 = 20;
+pub const DEFAULT_LOCKOUT_DAILY_WINDOW_SECONDS: u64 = 86_400;
 pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 600;
 pub const DEFAULT_REFRESH_TTL_SECONDS: u64 = 4 * 7 * 24 * 3600;
 
@@ -74,6 +80,16 @@ impl Config {
             pending_ttl_seconds: number("PENDING_TTL_SECONDS", DEFAULT_PENDING_TTL_SECONDS, 1..=86_400)?,
             lockout_max_attempts: number("LOCKOUT_MAX_ATTEMPTS", DEFAULT_LOCKOUT_MAX_ATTEMPTS.into(), 1..=1000)? as u32,
             lockout_window_seconds: number("LOCKOUT_WINDOW_SECONDS", DEFAULT_LOCKOUT_WINDOW_SECONDS, 1..=86_400)?,
+            lockout_daily_max_failures: number(
+                "LOCKOUT_DAILY_MAX_FAILURES",
+                DEFAULT_LOCKOUT_DAILY_MAX_FAILURES.into(),
+                1..=100_000,
+            )? as u32,
+            lockout_daily_window_seconds: number(
+                "LOCKOUT_DAILY_WINDOW_SECONDS",
+                DEFAULT_LOCKOUT_DAILY_WINDOW_SECONDS,
+                60..=31_536_000,
+            )?,
             session_ttl_seconds: number("SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 5..=86_400)?,
             refresh_ttl_seconds: number("REFRESH_TTL_SECONDS", DEFAULT_REFRESH_TTL_SECONDS, 60..=31_536_000)?,
         })

@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod lockout;
 pub mod management_keys;
 pub mod otpauth;
 pub mod secret_box;

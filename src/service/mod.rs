@@ -19,7 +19,7 @@ pub mod management;
 pub mod sessions;
 pub mod totp;
 
-pub use totp::{plan_attempt, AttemptPlan, SignupRequest, VerifyRequest};
+pub use totp::{SignupRequest, VerifyRequest};
 
 /// Unix seconds. Injected so tests can move time (expiry, lockout windows).
 #[derive(Clone)]

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use super::{internal, random_id, storage, App, SignedIn, UserView};
 use crate::domain::{Code, LoginId, Profile, ProjectId};
 use crate::error::Error;
+use crate::lockout::{plan_attempt, AttemptPlan, LockoutPolicy};
 use crate::otpauth::{self, Provisioning, QrError, TotpSecret};
 use crate::secret_box::SealedSecret;
 use crate::store::{Attempts, NewEnrollment, PendingKey, Status, Store, StoreError, UserKey, UserRecord};
@@ -31,34 +32,6 @@ pub struct VerifyRequest {
     pub custom_claims: Option<Map<String, Value>>,
     /// `loginOptions.revokeOtherSessions`: end every earlier session.
     pub revoke_other_sessions: bool,
-}
-
-/// What to do with one more attempt at a code, given the counted attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptPlan {
-    /// No window, or it has ended: this attempt opens a new one.
-    StartWindow,
-    /// Count it in the window that started then.
-    Count { window_start: u64 },
-    /// The window is full: refuse until it ends.
-    Locked { retry_after: u64 },
-}
-
-/// Lockout as a pure decision: at most `limit` attempts per window of
-/// `window` seconds, the window starting at its first attempt.
-pub fn plan_attempt(observed: Attempts, limit: u32, window: u64, now: u64) -> AttemptPlan {
-    match observed.window_start.map(|start| (start, start.saturating_add(window))) {
-        Some((start, end)) if end > now => {
-            if observed.count >= limit {
-                AttemptPlan::Locked {
-                    retry_after: (end - now).max(1),
-                }
-            } else {
-                AttemptPlan::Count { window_start: start }
-            }
-        }
-        _ => AttemptPlan::StartWindow,
-    }
 }
 
 /// How often a contended attempt is re-read and retried before answering 429.
@@ -134,12 +107,11 @@ impl<S: Store> App<S> {
     /// Takes one attempt from the user's lockout budget before a code is
     /// even looked at, so parallel guesses cannot exceed the limit.
     async fn take_attempt(&self, key: &UserKey, mut observed: Attempts, now: u64) -> Result<(), Error> {
-        let (limit, window) = (self.config.lockout_max_attempts, self.config.lockout_window_seconds);
+        let policy = LockoutPolicy::of(&self.config);
         for _ in 0..ATTEMPT_RETRIES {
-            let written = match plan_attempt(observed, limit, window, now) {
+            let written = match plan_attempt(observed, policy, now) {
                 AttemptPlan::Locked { retry_after } => return Err(Error::LockedOut { retry_after }),
-                AttemptPlan::StartWindow => self.store.start_attempt_window(key, now, window).await,
-                AttemptPlan::Count { window_start } => self.store.count_attempt(key, window_start, limit).await,
+                AttemptPlan::Take(take) => self.store.take_attempt(key, &take).await,
             };
             match written {
                 Ok(()) => return Ok(()),
@@ -280,51 +252,5 @@ fn lost_race(error: StoreError) -> Error {
     match error {
         StoreError::Conflict => Error::WrongCode,
         other => storage(other),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attempts(count: u32, window_start: Option<u64>) -> Attempts {
-        Attempts { count, window_start }
-    }
-
-    #[test]
-    fn lockout_plan() {
-        let (limit, window) = (5, 900);
-        assert_eq!(
-            plan_attempt(attempts(0, None), limit, window, 1000),
-            AttemptPlan::StartWindow
-        );
-        assert_eq!(
-            plan_attempt(attempts(4, Some(1000)), limit, window, 1899),
-            AttemptPlan::Count { window_start: 1000 }
-        );
-        assert_eq!(
-            plan_attempt(attempts(5, Some(1000)), limit, window, 1000),
-            AttemptPlan::Locked { retry_after: 900 }
-        );
-        assert_eq!(
-            plan_attempt(attempts(5, Some(1000)), limit, window, 1899),
-            AttemptPlan::Locked { retry_after: 1 }
-        );
-        // The window ends exactly `window` seconds after it started.
-        assert_eq!(
-            plan_attempt(attempts(5, Some(1000)), limit, window, 1900),
-            AttemptPlan::StartWindow
-        );
-        assert_eq!(
-            plan_attempt(attempts(9, Some(0)), limit, window, 5000),
-            AttemptPlan::StartWindow
-        );
-        // A window start near the end of time must not overflow.
-        assert_eq!(
-            plan_attempt(attempts(5, Some(u64::MAX - 10)), limit, window, 1000),
-            AttemptPlan::Locked {
-                retry_after: u64::MAX - 1000
-            }
-        );
     }
 }

@@ -25,12 +25,38 @@ pub enum Status {
     Registered { user_id: String, created_time: u64 },
 }
 
-/// Wrong-code accounting for lockout: attempts taken in the window that
-/// started at `window_start`.
+/// Attempts at a code, for lockout (see `lockout`): those in the short
+/// window that started at `window_start`, and those in the long window that
+/// started at `long_window_start` (less the successes, which give theirs back).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attempts {
     pub count: u32,
     pub window_start: Option<u64>,
+    /// As stored: a success that lands just after another attempt opened a
+    /// new long window may take it below zero (it counts as zero).
+    pub long_count: i64,
+    pub long_window_start: Option<u64>,
+}
+
+/// How one lockout window counts an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowStep {
+    /// Add one to the window that started at `start`, if it still did and
+    /// holds fewer than the limit (an atomic increment: parallel attempts
+    /// do not conflict).
+    Continue { start: u64 },
+    /// Open a new window at `at` with this attempt as its first, if the
+    /// window is still the one seen (`replacing`; `None`: there was none).
+    Open { replacing: Option<u64>, at: u64 },
+}
+
+/// One attempt, counted in both lockout windows in one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptTake {
+    pub short: WindowStep,
+    pub short_limit: u32,
+    pub long: WindowStep,
+    pub long_limit: u32,
 }
 
 /// A new key from update, waiting for its first verified code.
@@ -155,23 +181,9 @@ pub trait Store: Send + Sync {
     /// `Conflict` when the loginId is registered; then nothing changes.
     fn put_pending_signup(&self, enrollment: &NewEnrollment) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Opens a new lockout window with this attempt as its first, if the
-    /// window `observed` is absent or ended at or before `now - window`.
-    fn start_attempt_window(
-        &self,
-        key: &UserKey,
-        now: u64,
-        window: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Counts one attempt in the window that started at `window_start`, if
-    /// fewer than `limit` were counted there. `Conflict` otherwise.
-    fn count_attempt(
-        &self,
-        key: &UserKey,
-        window_start: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Counts one attempt in both windows. `Conflict` if a window filled up
+    /// or was replaced meanwhile: read again and plan again.
+    fn take_attempt(&self, key: &UserKey, take: &AttemptTake) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Pending → registered, if the pending sign-up is still the one whose
     /// secret matched (`enrollment_id`) and has not expired at `now`.

@@ -12,8 +12,7 @@ use totp_lambda::store::*;
 pub enum Op {
     Get,
     PutPendingSignup,
-    StartAttemptWindow,
-    CountAttempt,
+    TakeAttempt,
     CompleteSignup,
     RecordSignIn,
     PromotePendingKey,
@@ -48,13 +47,9 @@ impl<H: Hook> Store for Hooked<H> {
         self.hook.before(Op::PutPendingSignup, &e.key, &self.inner).await?;
         self.inner.put_pending_signup(e).await
     }
-    async fn start_attempt_window(&self, key: &UserKey, now: u64, window: u64) -> Result<(), StoreError> {
-        self.hook.before(Op::StartAttemptWindow, key, &self.inner).await?;
-        self.inner.start_attempt_window(key, now, window).await
-    }
-    async fn count_attempt(&self, key: &UserKey, start: u64, limit: u32) -> Result<(), StoreError> {
-        self.hook.before(Op::CountAttempt, key, &self.inner).await?;
-        self.inner.count_attempt(key, start, limit).await
+    async fn take_attempt(&self, key: &UserKey, take: &AttemptTake) -> Result<(), StoreError> {
+        self.hook.before(Op::TakeAttempt, key, &self.inner).await?;
+        self.inner.take_attempt(key, take).await
     }
     async fn complete_signup(
         &self,

@@ -24,6 +24,8 @@ pub mod attr {
     pub const LAST_STEP: &str = "lastStep";
     pub const ATTEMPTS: &str = "attempts";
     pub const ATTEMPTS_WINDOW_START: &str = "attemptsWindowStart";
+    pub const LONG_ATTEMPTS: &str = "longAttempts";
+    pub const LONG_WINDOW_START: &str = "longWindowStart";
     pub const PENDING_ENROLLMENT_ID: &str = "pendingEnrollmentId";
     pub const PENDING_SECRET: &str = "pendingSecret";
     pub const PENDING_SECRET_KEY_ID: &str = "pendingSecretKeyId";
@@ -61,6 +63,17 @@ impl Item {
     }
 
     pub(super) fn number(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        match self.0.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt(format!("{name} is not a whole number"))),
+            Some(_) => Err(StoreError::Corrupt(format!("{name} is not a number"))),
+        }
+    }
+
+    fn signed(&self, name: &str) -> Result<Option<i64>, StoreError> {
         match self.0.get(name) {
             None | Some(AttributeValue::Null(_)) => Ok(None),
             Some(AttributeValue::N(v)) => v
@@ -146,6 +159,8 @@ impl Item {
             attempts: Attempts {
                 count: u32::try_from(count).unwrap_or(u32::MAX),
                 window_start: self.number(attr::ATTEMPTS_WINDOW_START)?,
+                long_count: self.signed(attr::LONG_ATTEMPTS)?.unwrap_or(0),
+                long_window_start: self.number(attr::LONG_WINDOW_START)?,
             },
             pending_key,
             session_generation: self.number(attr::SESSION_GENERATION)?.unwrap_or(0),

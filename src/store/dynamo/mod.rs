@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
-use super::{NewEnrollment, PendingKey, Store, StoreError, UserKey, UserRecord};
+use super::{AttemptTake, NewEnrollment, PendingKey, Store, StoreError, UserKey, UserRecord, WindowStep};
 use super::{SessionRef, SessionState};
 use item::{attr, b, n, profile_map, s, Item, PENDING, REGISTERED};
 
@@ -216,28 +216,63 @@ impl Store for DynamoStore {
         request.send().await.map(|_| ()).map_err(classify)
     }
 
-    async fn start_attempt_window(&self, key: &UserKey, now: u64, window: u64) -> Result<(), StoreError> {
-        self.conditional_update(
-            key,
-            "SET #attempts = :one, #attemptsWindowStart = :now",
-            "attribute_exists(#pk) AND (attribute_not_exists(#attemptsWindowStart) OR #attemptsWindowStart <= :cutoff)",
-            vec![
-                (":one", n(1)),
-                (":now", n(now)),
-                (":cutoff", n(now.saturating_sub(window))),
-            ],
-        )
-        .await
-    }
-
-    async fn count_attempt(&self, key: &UserKey, window_start: u64, limit: u32) -> Result<(), StoreError> {
-        self.conditional_update(
-            key,
-            "SET #attempts = #attempts + :one",
-            "#attemptsWindowStart = :start AND #attempts < :limit",
-            vec![(":one", n(1)), (":start", n(window_start)), (":limit", n(limit.into()))],
-        )
-        .await
+    async fn take_attempt(&self, key: &UserKey, take: &AttemptTake) -> Result<(), StoreError> {
+        let mut sets = Vec::new();
+        let mut adds = Vec::new();
+        let mut conditions = vec!["attribute_exists(#pk)".to_owned()];
+        let mut values = vec![(":one", n(1))];
+        let windows = [
+            (
+                take.short,
+                take.short_limit,
+                "#attempts",
+                "#attemptsWindowStart",
+                ":shortStart",
+                ":shortLimit",
+                ":shortSeen",
+            ),
+            (
+                take.long,
+                take.long_limit,
+                "#longAttempts",
+                "#longWindowStart",
+                ":longStart",
+                ":longLimit",
+                ":longSeen",
+            ),
+        ];
+        for (step, limit, count, start, start_value, limit_value, seen_value) in windows {
+            match step {
+                // Atomic increment under the limit: parallel attempts do not conflict.
+                WindowStep::Continue { start: seen } => {
+                    adds.push(format!("{count} :one"));
+                    conditions.push(format!("{start} = {start_value} AND {count} < {limit_value}"));
+                    values.push((start_value, n(seen)));
+                    values.push((limit_value, n(limit.into())));
+                }
+                // A new window, if the old one is still the one that was read.
+                WindowStep::Open { replacing, at } => {
+                    sets.push(format!("{count} = :one, {start} = {start_value}"));
+                    values.push((start_value, n(at)));
+                    match replacing {
+                        None => conditions.push(format!("attribute_not_exists({start})")),
+                        Some(old) => {
+                            conditions.push(format!("{start} = {seen_value}"));
+                            values.push((seen_value, n(old)));
+                        }
+                    }
+                }
+            }
+        }
+        let mut update = String::new();
+        if !sets.is_empty() {
+            update.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !adds.is_empty() {
+            update.push_str(&format!(" ADD {}", adds.join(", ")));
+        }
+        self.conditional_update(key, update.trim(), &conditions.join(" AND "), values)
+            .await
     }
 
     async fn complete_signup(
@@ -251,7 +286,7 @@ impl Store for DynamoStore {
         self.conditional_update_returning(
             key,
             "SET #status = :registered, #userId = :userId, #createdTime = :now, #lastStep = :step \
-             ADD #sessionGeneration :zero \
+             ADD #sessionGeneration :zero, #longAttempts :refund \
              REMOVE #expiresAt, #attempts, #attemptsWindowStart",
             "#status = :pending AND #enrollmentId = :enrollment AND #expiresAt > :now",
             vec![
@@ -262,6 +297,7 @@ impl Store for DynamoStore {
                 (":step", n(step)),
                 (":enrollment", s(enrollment_id)),
                 (":zero", n(0)),
+                (":refund", AttributeValue::N("-1".into())),
             ],
             ReturnValue::UpdatedNew,
         )
@@ -278,13 +314,15 @@ impl Store for DynamoStore {
     ) -> Result<u64, StoreError> {
         self.conditional_update_returning(
             key,
-            "SET #lastStep = :step ADD #sessionGeneration :bump REMOVE #attempts, #attemptsWindowStart",
+            "SET #lastStep = :step ADD #sessionGeneration :bump, #longAttempts :refund \
+             REMOVE #attempts, #attemptsWindowStart",
             "#status = :registered AND #enrollmentId = :enrollment AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
             vec![
                 (":registered", s(REGISTERED)),
                 (":enrollment", s(enrollment_id)),
                 (":step", n(step)),
                 (":bump", n(end_other_sessions.into())),
+                (":refund", AttributeValue::N("-1".into())),
             ],
             ReturnValue::UpdatedNew,
         )
@@ -303,7 +341,7 @@ impl Store for DynamoStore {
         self.conditional_update_returning(
             key,
             "SET #secret = :secret, #secretKeyId = :keyId, #enrollmentId = :enrollment, #lastStep = :step \
-             ADD #sessionGeneration :one \
+             ADD #sessionGeneration :one, #longAttempts :refund \
              REMOVE #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, #attempts, #attemptsWindowStart",
             "#status = :registered AND #pendingEnrollmentId = :enrollment AND #pendingExpiresAt > :now \
              AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
@@ -315,6 +353,7 @@ impl Store for DynamoStore {
                 (":registered", s(REGISTERED)),
                 (":now", n(now)),
                 (":one", n(1)),
+                (":refund", AttributeValue::N("-1".into())),
             ],
             ReturnValue::UpdatedNew,
         )
