@@ -197,11 +197,11 @@ async fn update_refuses_tokens_that_are_not_this_users_refresh_token() {
         )
         .await;
     assert_eq!(status, 200);
-    // Unknown user with a valid token: 404.
+    // A valid token of another loginId, even one nobody has: another user's token.
     let (status, body) = h
         .update(&bearer(&format!("{PROJECT}:{alice_refresh}")), "nobody@example.com")
         .await;
-    assert_eq!((status, error_code(&body)), (404, "E062108"));
+    assert_eq!((status, error_code(&body)), (401, "E061004"));
     // Only the one accepted update changed anything, and only Alice's item.
     let after = h.scan().await;
     let bob_item = |items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]| {

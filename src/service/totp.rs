@@ -125,22 +125,13 @@ impl<S: Store> App<S> {
     }
 
     /// The user named in the body, for update and step-up: the refresh
-    /// token must be that user's (E061004) and its session live (E064001).
-    async fn record_of_session(&self, key: &UserKey, token: &RefreshToken, now: u64) -> Result<UserRecord, Error> {
-        let state = self.store.get_session(key, &token.token_id).await.map_err(storage)?;
-        let record = state
-            .record
-            .clone()
-            .filter(|r| r.is_live(now))
-            .ok_or(Error::UserNotFound)?;
-        match &record.status {
-            Status::Registered { user_id, .. } if *user_id == token.user_id => {}
-            _ => return Err(Error::InvalidRefreshToken),
+    /// token must be that user's (E061004, without reading anything) and its
+    /// session live (E064001: revoked, or its user deleted or re-created).
+    async fn record_of_session(&self, key: &UserKey, token: &RefreshToken) -> Result<UserRecord, Error> {
+        if token.login_id != key.login_id.as_str() {
+            return Err(Error::InvalidRefreshToken);
         }
-        if !state.is_live(&token.session()) {
-            return Err(Error::SessionRevoked);
-        }
-        Ok(record)
+        self.live_session(key, token).await
     }
 
     /// POST /v1/auth/totp/verify
@@ -153,7 +144,7 @@ impl<S: Store> App<S> {
         let record = if request.step_up {
             // The token is checked before the store is read: no token, no lookup.
             let token = self.refresh_token(&key.project, request.refresh_jwt.as_deref(), now)?;
-            self.record_of_session(&key, &token, now).await?
+            self.record_of_session(&key, &token).await?
         } else {
             self.live_record(&key, now).await?
         };
@@ -229,7 +220,7 @@ impl<S: Store> App<S> {
         // The token is checked before the store is read: no token, no lookup.
         let token = self.refresh_token(&project, refresh_jwt, now)?;
         let key = UserKey { project, login_id };
-        self.record_of_session(&key, &token, now).await?;
+        self.record_of_session(&key, &token).await?;
         let user_id = &token.user_id;
         let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
         let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
