@@ -12,6 +12,11 @@
                          when given. The session tests wait for a session JWT to
                          expire, so the server should run with a session
                          lifetime of seconds (make test: 6).
+  TOTP_MANAGEMENT_KEY    a management key of TOTP_PROJECT_ID: the management
+                         tests fail without it (make test always sets it)
+  TOTP_OTHER_MANAGEMENT_KEY
+                         optional: a management key of TOTP_OTHER_PROJECT_ID
+                         (enables the management key isolation test)
 
 Missing required variables make every test fail (not skip).
 """
@@ -56,6 +61,8 @@ def settings() -> Settings:
         other_project_id=_env("TOTP_OTHER_PROJECT_ID") or None,
         session_ttl_seconds=_env_seconds("TOTP_SESSION_TTL_SECONDS"),
         refresh_ttl_seconds=_env_seconds("TOTP_REFRESH_TTL_SECONDS"),
+        management_key=_env("TOTP_MANAGEMENT_KEY") or None,
+        other_management_key=_env("TOTP_OTHER_MANAGEMENT_KEY") or None,
     )
     try:
         requests.get(f"{settings.base_url}/v2/keys/{settings.project_id}", timeout=10)
@@ -101,3 +108,32 @@ def sdk(settings: Settings, monkeypatch) -> Callable[..., DescopeClient]:
 @pytest.fixture()
 def client(sdk) -> DescopeClient:
     return sdk()
+
+
+@pytest.fixture()
+def management_key(settings: Settings) -> str:
+    """The management key of TOTP_PROJECT_ID; its absence fails the test."""
+    if not settings.management_key:
+        pytest.fail(
+            "environment variable TOTP_MANAGEMENT_KEY not set: the management tests need a management "
+            "key of TOTP_PROJECT_ID (make test passes one)",
+            pytrace=False,
+        )
+    return settings.management_key
+
+
+@pytest.fixture()
+def other_management_key(settings: Settings) -> str:
+    """The management key of TOTP_OTHER_PROJECT_ID; the test is skipped without both."""
+    if not settings.other_project_id:
+        pytest.skip("TOTP_OTHER_PROJECT_ID is not set")
+    if not settings.other_management_key:
+        pytest.skip("TOTP_OTHER_MANAGEMENT_KEY is not set")
+    return settings.other_management_key
+
+
+@pytest.fixture()
+def admin(sdk, management_key: str) -> DescopeClient:
+    """An SDK client of TOTP_PROJECT_ID holding its management key. Verbose, so that
+    `admin.get_last_response()` shows what the server answered to a call that returns None."""
+    return sdk(management_key=management_key, verbose=True)

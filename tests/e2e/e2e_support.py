@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.parse
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 
 import jwt
 import pyotp
@@ -79,6 +79,10 @@ class Settings:
     # (TOTP_SESSION_TTL_SECONDS, TOTP_REFRESH_TTL_SECONDS): checked exactly if known.
     session_ttl_seconds: int | None = None
     refresh_ttl_seconds: int | None = None
+    # Management keys (TOTP_MANAGEMENT_KEY of project_id, TOTP_OTHER_MANAGEMENT_KEY of
+    # other_project_id): credentials, so left out of the repr that failures print.
+    management_key: str | None = dataclass_field(default=None, repr=False)
+    other_management_key: str | None = dataclass_field(default=None, repr=False)
 
 
 def new_login_id() -> str:
