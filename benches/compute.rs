@@ -63,6 +63,7 @@ fn main() {
         drn: drn.into(),
         aud: project.as_str().into(),
         nsec: None,
+        su: None,
         jti: (drn == "DSR").then(|| "JBENCH".into()),
         login_id: (drn == "DSR").then(|| login.as_str().into()),
         gen: (drn == "DSR").then_some(0),

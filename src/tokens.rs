@@ -64,6 +64,10 @@ pub struct Claims {
     pub drn: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nsec: Option<Map<String, Value>>,
+    /// `true` on a session token issued by a step-up or MFA verify (Descope's
+    /// step-up claim); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub su: Option<bool>,
     /// The refresh token's own id: what logout revokes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
@@ -338,6 +342,7 @@ mod tests {
             amr: vec!["totp".into()],
             drn: REFRESH_DRN.into(),
             nsec: None,
+            su: None,
             jti: Some("JTOKEN".into()),
             login_id: Some("alice@example.com".into()),
             gen: Some(3),

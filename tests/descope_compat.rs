@@ -237,14 +237,22 @@ async fn step_up_and_mfa_need_the_same_users_refresh_token() {
         assert_eq!(status, 401, "{option} with another user's token");
         let (status, ok) = h.verify_with(&bearer(&format!("{PROJECT}:{own}")), body(&c)).await;
         assert_eq!(status, 200, "{option} with the user's own token: {ok}");
+        // The session says it was stepped up (Descope's `su`); the refresh token does not.
+        assert_eq!(claims(ok["sessionJwt"].as_str().unwrap())["su"], true, "{option}");
+        assert!(claims(ok["refreshJwt"].as_str().unwrap()).get("su").is_none());
+        // A session refreshed later is a plain one again.
+        let (status, refreshed) = h.session("refresh", ok["refreshJwt"].as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        assert!(claims(refreshed["sessionJwt"].as_str().unwrap()).get("su").is_none());
     }
-    // A plain verify that carries a refresh token (the SDK sends one whenever it has it) is fine.
+    // A plain verify that carries a refresh token (the SDK sends one whenever it has it) is fine,
+    // and not a step-up.
     h.advance(30);
     let body = json!({"loginId": "stepup@example.com", "code": code(&key, h.now())});
-    assert_eq!(
-        h.verify_with(&bearer(&format!("{PROJECT}:{foreign}")), body).await.0,
-        200
-    );
+    let (status, plain) = h.verify_with(&bearer(&format!("{PROJECT}:{foreign}")), body).await;
+    assert_eq!(status, 200);
+    assert!(claims(plain["sessionJwt"].as_str().unwrap()).get("su").is_none());
+    assert!(claims(alice["sessionJwt"].as_str().unwrap()).get("su").is_none());
 }
 
 #[tokio::test]

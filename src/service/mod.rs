@@ -97,6 +97,15 @@ pub struct SignedIn {
     pub first_seen: bool,
 }
 
+/// What a session JWT may say beyond the standard claims.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionClaims {
+    /// `loginOptions.customClaims`, under `nsec`.
+    pub custom_claims: Option<Map<String, Value>>,
+    /// Issued by a step-up or MFA verify: `su: true`, as Descope marks it.
+    pub stepped_up: bool,
+}
+
 /// A refresh JWT as issued, and when it expires.
 pub(crate) struct RefreshJwt {
     pub jwt: String,
@@ -179,7 +188,7 @@ impl<S: Store> App<S> {
         project: &ProjectId,
         user: UserView,
         first_seen: bool,
-        custom_claims: Option<Map<String, Value>>,
+        session: SessionClaims,
         generation: u64,
         now: u64,
     ) -> Result<SignedIn, Error> {
@@ -197,7 +206,7 @@ impl<S: Store> App<S> {
                 .map_err(|_| internal("signing a token failed"))?,
             expires_at: refresh.exp,
         };
-        self.with_session(project, user, first_seen, custom_claims, refresh, now)
+        self.with_session(project, user, first_seen, session, refresh, now)
     }
 
     /// A new session token beside a refresh token.
@@ -206,7 +215,7 @@ impl<S: Store> App<S> {
         project: &ProjectId,
         user: UserView,
         first_seen: bool,
-        custom_claims: Option<Map<String, Value>>,
+        extra: SessionClaims,
         refresh: RefreshJwt,
         now: u64,
     ) -> Result<SignedIn, Error> {
@@ -216,7 +225,8 @@ impl<S: Store> App<S> {
             .session_ttl_seconds
             .min(refresh.expires_at.saturating_sub(now));
         let session = Claims {
-            nsec: custom_claims.filter(|c| !c.is_empty()),
+            nsec: extra.custom_claims.filter(|c| !c.is_empty()),
+            su: extra.stepped_up.then_some(true),
             ..self.claims(project, &user, SESSION_DRN, ttl, now)
         };
         let session_jwt = self
@@ -243,6 +253,7 @@ impl<S: Store> App<S> {
             amr: vec!["totp".into()],
             drn: drn.into(),
             nsec: None,
+            su: None,
             jti: None,
             login_id: None,
             gen: None,

@@ -2,7 +2,7 @@
 //! refresh JWT; the user it names is read together with the token's
 //! revocation state in one strongly consistent read.
 
-use super::{storage, App, RefreshJwt, SignedIn, UserView};
+use super::{storage, App, RefreshJwt, SessionClaims, SignedIn, UserView};
 use crate::domain::{LoginId, ProjectId};
 use crate::error::Error;
 use crate::store::{Store, StoreError, UserKey};
@@ -36,7 +36,8 @@ impl<S: Store> App<S> {
             jwt: jwt.unwrap_or_default().to_owned(),
             expires_at: token.expires_at,
         };
-        self.with_session(&key.project, user, false, None, refresh, now)
+        // A refreshed session is a plain one: step-up proves a recent code.
+        self.with_session(&key.project, user, false, SessionClaims::default(), refresh, now)
     }
 
     /// GET /v1/auth/me: the signed-in user.

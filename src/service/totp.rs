@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{internal, random_id, storage, App, SignedIn, UserView};
+use super::{internal, random_id, storage, App, SessionClaims, SignedIn, UserView};
 use crate::domain::{Code, LoginId, Profile, ProjectId};
 use crate::error::Error;
 use crate::lockout::{plan_attempt, AttemptPlan, LockoutPolicy};
@@ -206,7 +206,11 @@ impl<S: Store> App<S> {
             sso_app_ids: record.sso_app_id.into_iter().collect(),
             totp: true,
         };
-        self.issue_tokens(&key.project, user, first_seen, request.custom_claims, generation, now)
+        let session = SessionClaims {
+            custom_claims: request.custom_claims,
+            stepped_up: request.step_up,
+        };
+        self.issue_tokens(&key.project, user, first_seen, session, generation, now)
     }
 
     /// POST /v1/auth/totp/update
