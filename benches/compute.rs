@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use totp_lambda::domain::{LoginId, ProjectId};
 use totp_lambda::otpauth::{provision, TotpSecret};
-use totp_lambda::secret_box::{generate_keys_document, SecretBox};
+use totp_lambda::secret_box::{generate_keys_document, Binding, Field, SecretBox};
 use totp_lambda::tokens::{Claims, TokenKeys};
 use totp_lambda::totp::{code_at, matching_step, Algorithm, TimeStep};
 
@@ -44,15 +44,21 @@ fn main() {
         black_box(provision("Acme", login.as_str(), &secret).unwrap());
     });
     let secret = TotpSecret::generate().unwrap();
+    let binding = Binding {
+        project: &project,
+        login_id: &login,
+        field: Field::Secret,
+        enrollment_id: "EBENCH",
+    };
     measure("signup: seal secret (AES-256-GCM)", n(20_000), || {
-        black_box(secret_box.seal(&project, &login, &secret).unwrap());
+        black_box(secret_box.seal(&binding, &secret).unwrap());
     });
-    let sealed = secret_box.seal(&project, &login, &secret).unwrap();
+    let sealed = secret_box.seal(&binding, &secret).unwrap();
     let now = 1_800_000_000;
     let code = code_at(Algorithm::Sha1, secret.as_bytes(), TimeStep::at(now), 6).unwrap();
     measure("verify: open secret + check code (3 steps)", n(20_000), || {
-        let opened = secret_box.open(&project, &login, &sealed).unwrap();
-        black_box(matching_step(opened.as_bytes(), &code, now));
+        let opened = secret_box.open(&binding, &sealed).unwrap();
+        black_box(matching_step(opened.secret.as_bytes(), &code, now));
     });
     let claims = |drn: &str| Claims {
         iss: project.as_str().into(),

@@ -8,6 +8,9 @@
 #       {"kid":…,"privateKeyPem":…}: one key, to put first in a project's ring (rotation)
 #   gen-keys.sh encryption <kid>
 #       {"current":…,"keys":{<kid>:<base64>}}: AES-256, seals TOTP secrets
+#   gen-keys.sh encryption-add <kid> < document      phase 1 of a rotation: a new key, not sealing yet
+#   gen-keys.sh encryption-switch <kid> < document   phase 2: the new key seals (after every instance has it)
+#   gen-keys.sh encryption-remove <kid> < document   last: drop a key no item names any more
 #   gen-keys.sh management <id> <projectId>[,<projectId>…]
 #       {"auditKey":…,"projects":{<projectId>:{"keys":[{"id":"<id>-<projectId>","sha256":…}]}}}
 #       a new 256-bit management key per project; the document holds only their
@@ -18,6 +21,7 @@ set -euo pipefail
 kind=${1:-}; kid=${2:-}
 usage() {
   echo "usage: $0 signing <kid> <projectId>[,<projectId>…] [rsa|ec] | signing-key <kid> [rsa|ec] | encryption <kid>" >&2
+  echo "       $0 encryption-add|encryption-switch|encryption-remove <kid> < document" >&2
   echo "       $0 management <id> <projectId>[,<projectId>…] | management-from <id> <projectId>:<key>[,…]" >&2
   exit 2
 }
@@ -74,6 +78,28 @@ print(json.dumps({"projects": projects}))' "$kid" ;;
   encryption)
     openssl rand -base64 32 |
       python3 -c 'import json,sys; print(json.dumps({"current":sys.argv[1],"keys":{sys.argv[1]:sys.stdin.read().strip()}}))' "$kid" ;;
+  encryption-add|encryption-switch|encryption-remove)
+    # The document comes on stdin and the changed one goes to stdout: no key touches the disk here.
+    python3 -c '
+import base64, json, secrets, sys
+action, kid = sys.argv[1], sys.argv[2]
+doc = json.load(sys.stdin)
+keys = doc.get("keys", {})
+if action == "encryption-add":
+    if kid in keys:
+        sys.exit(f"key {kid!r} exists already")
+    keys[kid] = base64.b64encode(secrets.token_bytes(32)).decode()
+elif action == "encryption-switch":
+    if kid not in keys:
+        sys.exit(f"no key {kid!r}: add it first, and wait until every instance has it")
+    doc["current"] = kid
+else:
+    if kid == doc.get("current"):
+        sys.exit(f"{kid!r} is the current key: switch to another first")
+    if keys.pop(kid, None) is None:
+        sys.exit(f"no key {kid!r}")
+doc["keys"] = keys
+print(json.dumps(doc))' "$kind" "$kid" ;;
   management)
     projects=${3:-}; [ -n "$projects" ] || usage
     management_document "$kid" "$(printf '%s' "$projects" | sed 's/,/:,/g; s/$/:/')" ;;

@@ -57,9 +57,15 @@ async fn keys_load_from_secrets_manager() {
     let project = totp_lambda::domain::ProjectId::parse(PROJECT).unwrap();
     let login = totp_lambda::domain::LoginId::parse(Some("sm@example.com")).unwrap();
     let secret = totp_lambda::otpauth::TotpSecret::generate().unwrap();
-    let sealed = sealed_here.seal(&project, &login, &secret).unwrap();
+    let binding = totp_lambda::secret_box::Binding {
+        project: &project,
+        login_id: &login,
+        field: totp_lambda::secret_box::Field::Secret,
+        enrollment_id: "E1",
+    };
+    let sealed = sealed_here.seal(&binding, &secret).unwrap();
     assert_eq!(
-        from_file.open(&project, &login, &sealed).unwrap(),
+        from_file.open(&binding, &sealed).unwrap().secret,
         secret,
         "the same key came back"
     );

@@ -7,8 +7,8 @@ use crate::domain::{Code, LoginId, Profile, ProjectId};
 use crate::error::Error;
 use crate::lockout::{plan_attempt, AttemptPlan, LockoutPolicy};
 use crate::otpauth::{self, Provisioning, QrError, TotpSecret};
-use crate::secret_box::SealedSecret;
-use crate::store::{Attempts, NewEnrollment, PendingKey, Status, Store, StoreError, UserKey, UserRecord};
+use crate::secret_box::{Binding, Field, Opened, SealedSecret, SecretBoxError};
+use crate::store::{NewEnrollment, PendingKey, SignIn, Status, Store, StoreError, UserKey, UserRecord};
 use crate::tokens::RefreshToken;
 use crate::totp;
 
@@ -37,6 +37,24 @@ pub struct VerifyRequest {
 /// How often a contended attempt is re-read and retried before answering 429.
 const ATTEMPT_RETRIES: usize = 4;
 
+/// The enrollment id of a pending key that has expired at `now`.
+fn expired_pending(record: &UserRecord, now: u64) -> Option<String> {
+    record
+        .pending_key
+        .as_ref()
+        .filter(|p| p.expires_at <= now)
+        .map(|p| p.enrollment_id.clone())
+}
+
+fn binding<'a>(key: &'a UserKey, field: Field, enrollment_id: &'a str) -> Binding<'a> {
+    Binding {
+        project: &key.project,
+        login_id: &key.login_id,
+        field,
+        enrollment_id,
+    }
+}
+
 fn provision(issuer: &str, login_id: &LoginId, secret: &TotpSecret) -> Result<Provisioning, Error> {
     otpauth::provision(issuer, login_id.as_str(), secret).map_err(|e| match e {
         // Only an extreme loginId makes the URL too long for a QR code.
@@ -46,19 +64,29 @@ fn provision(issuer: &str, login_id: &LoginId, secret: &TotpSecret) -> Result<Pr
 }
 
 impl<S: Store> App<S> {
-    fn seal(&self, key: &UserKey, secret: &TotpSecret) -> Result<SealedSecret, Error> {
+    /// Seals `secret` for the `field` of `key`'s item, beside `enrollment_id`.
+    fn seal(
+        &self,
+        key: &UserKey,
+        field: Field,
+        enrollment_id: &str,
+        secret: &TotpSecret,
+    ) -> Result<SealedSecret, Error> {
         self.secret_box()?
-            .seal(&key.project, &key.login_id, secret)
+            .seal(&binding(key, field, enrollment_id), secret)
             .map_err(|_| internal("sealing a secret failed"))
     }
 
-    fn open(&self, key: &UserKey, sealed: &SealedSecret) -> Result<TotpSecret, Error> {
-        self.secret_box()?
-            .open(&key.project, &key.login_id, sealed)
-            .map_err(|e| {
-                tracing::error!(error = %e, "a stored secret does not decrypt");
-                Error::Internal
-            })
+    fn open(
+        &self,
+        key: &UserKey,
+        field: Field,
+        enrollment_id: &str,
+        sealed: &SealedSecret,
+    ) -> Result<Opened, SecretBoxError> {
+        self.secret_box()
+            .map_err(|_| SecretBoxError::UnknownKey)?
+            .open(&binding(key, field, enrollment_id), sealed)
     }
 
     /// POST /v1/auth/totp/signup
@@ -71,9 +99,10 @@ impl<S: Store> App<S> {
         let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
         // Everything that can fail on input is done before anything is written.
         let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
+        let enrollment_id = random_id("E", 16)?;
         let enrollment = NewEnrollment {
-            enrollment_id: random_id("E", 16)?,
-            secret: self.seal(&key, &secret)?,
+            secret: self.seal(&key, Field::Secret, &enrollment_id, &secret)?,
+            enrollment_id,
             profile: request.profile,
             sso_app_id: request.sso_app_id,
             expires_at: now + self.config.pending_ttl_seconds,
@@ -84,12 +113,13 @@ impl<S: Store> App<S> {
             // Registered: a user whose key support removed enrols again and
             // keeps their userId; anyone else is already registered.
             Err(StoreError::Conflict) => {
+                let key = &enrollment.key;
                 let returning = PendingKey {
+                    secret: self.seal(key, Field::PendingSecret, &enrollment.enrollment_id, &secret)?,
                     enrollment_id: enrollment.enrollment_id,
-                    secret: enrollment.secret,
                     expires_at: enrollment.expires_at,
                 };
-                match self.store.put_reenrolment(&enrollment.key, &returning).await {
+                match self.store.put_reenrolment(key, &returning).await {
                     Ok(()) => Ok(provisioning),
                     Err(StoreError::Conflict) => Err(Error::AlreadyRegistered),
                     Err(e) => Err(storage(e)),
@@ -105,18 +135,23 @@ impl<S: Store> App<S> {
     }
 
     /// Takes one attempt from the user's lockout budget before a code is
-    /// even looked at, so parallel guesses cannot exceed the limit.
-    async fn take_attempt(&self, key: &UserKey, mut observed: Attempts, now: u64) -> Result<(), Error> {
+    /// even looked at, so parallel guesses cannot exceed the limit. The
+    /// same write removes an expired pending key.
+    async fn take_attempt(&self, key: &UserKey, record: &UserRecord, now: u64) -> Result<(), Error> {
         let policy = LockoutPolicy::of(&self.config);
+        let (mut observed, mut expired) = (record.attempts, expired_pending(record, now));
         for _ in 0..ATTEMPT_RETRIES {
             let written = match plan_attempt(observed, policy, now) {
                 AttemptPlan::Locked { retry_after } => return Err(Error::LockedOut { retry_after }),
-                AttemptPlan::Take(take) => self.store.take_attempt(key, &take).await,
+                AttemptPlan::Take(take) => self.store.take_attempt(key, &take, expired.as_deref()).await,
             };
             match written {
                 Ok(()) => return Ok(()),
-                // Someone else counted first: look again.
-                Err(StoreError::Conflict) => observed = self.live_record(key, now).await?.attempts,
+                // Someone else counted (or wrote) first: look again.
+                Err(StoreError::Conflict) => {
+                    let fresh = self.live_record(key, now).await?;
+                    (observed, expired) = (fresh.attempts, expired_pending(&fresh, now));
+                }
                 Err(e) => return Err(storage(e)),
             }
         }
@@ -148,16 +183,36 @@ impl<S: Store> App<S> {
         } else {
             self.live_record(&key, now).await?
         };
-        self.take_attempt(&key, record.attempts, now).await?;
+        self.take_attempt(&key, &record, now).await?;
 
         let code = request.code.as_str();
-        let current_step = match &record.secret {
-            Some(sealed) => totp::matching_step(self.open(&key, sealed)?.as_bytes(), code, now),
+        let current = match &record.secret {
+            Some(sealed) => Some(
+                self.open(&key, Field::Secret, &record.enrollment_id, sealed)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "a stored secret does not decrypt");
+                        Error::Internal
+                    })?,
+            ),
             // Support removed the key: only a new (pending) key can match.
             None => None,
         };
+        let current_step = current
+            .as_ref()
+            .and_then(|c| totp::matching_step(c.secret.as_bytes(), code, now));
         let pending = match (&record.status, record.live_pending_key(now)) {
-            (Status::Registered { .. }, Some(p)) => Some((p, self.open(&key, &p.secret)?)),
+            (Status::Registered { .. }, Some(p)) => {
+                // A pending key this instance cannot open (sealed under an
+                // encryption key it does not hold yet, or tampered with) is
+                // treated as absent: it never blocks the user's current key.
+                match self.open(&key, Field::PendingSecret, &p.enrollment_id, &p.secret) {
+                    Ok(opened) => Some((p, opened.secret)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, key_id = p.secret.key_id, "a pending key does not open; ignored");
+                        None
+                    }
+                }
+            }
             _ => None,
         };
         let pending_step = pending
@@ -179,20 +234,32 @@ impl<S: Store> App<S> {
                 }
                 // A code of the new key confirms it, retires the old one and
                 // ends every session opened before.
-                (Status::Registered { user_id, created_time }, _, Some(step), Some((pending_key, _))) => {
+                (Status::Registered { user_id, created_time }, _, Some(step), Some((pending_key, secret))) => {
+                    // Sealed again for its new place: `secret` beside the enrollment id it brings.
+                    let promoted = self.seal(&key, Field::Secret, &pending_key.enrollment_id, secret)?;
                     let generation = self
                         .store
-                        .promote_pending_key(&key, pending_key, step.0, now)
+                        .promote_pending_key(&key, pending_key, &promoted, step.0, now)
                         .await
                         .map_err(lost_race)?;
                     (user_id.clone(), *created_time, false, generation)
                 }
                 (Status::Registered { user_id, created_time }, Some(step), _, _) => {
-                    let generation = self
-                        .store
-                        .record_sign_in(&key, &record.enrollment_id, step.0, request.revoke_other_sessions)
-                        .await
-                        .map_err(lost_race)?;
+                    // A secret sealed the old way (v1, or an old key) is sealed
+                    // anew by the sign-in that proves it: migration on the next write.
+                    let resealed = match &current {
+                        Some(opened) if !opened.current => {
+                            Some(self.seal(&key, Field::Secret, &record.enrollment_id, &opened.secret)?)
+                        }
+                        _ => None,
+                    };
+                    let sign_in = SignIn {
+                        enrollment_id: &record.enrollment_id,
+                        step: step.0,
+                        end_other_sessions: request.revoke_other_sessions,
+                        resealed: resealed.as_ref(),
+                    };
+                    let generation = self.store.record_sign_in(&key, &sign_in).await.map_err(lost_race)?;
                     (user_id.clone(), *created_time, false, generation)
                 }
                 _ => return Err(Error::WrongCode),
@@ -228,9 +295,10 @@ impl<S: Store> App<S> {
         let user_id = &token.user_id;
         let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
         let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
+        let enrollment_id = random_id("E", 16)?;
         let pending = PendingKey {
-            enrollment_id: random_id("E", 16)?,
-            secret: self.seal(&key, &secret)?,
+            secret: self.seal(&key, Field::PendingSecret, &enrollment_id, &secret)?,
+            enrollment_id,
             expires_at: now + self.config.pending_ttl_seconds,
         };
         match self.store.put_pending_key(&key, user_id, &pending).await {

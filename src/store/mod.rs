@@ -50,6 +50,20 @@ pub enum WindowStep {
     Open { replacing: Option<u64>, at: u64 },
 }
 
+/// A verified code of the user's current key.
+#[derive(Debug, Clone, Copy)]
+pub struct SignIn<'a> {
+    /// The enrollment whose secret matched.
+    pub enrollment_id: &'a str,
+    /// The time step it matched.
+    pub step: u64,
+    /// `revokeOtherSessions`: every earlier refresh token dies.
+    pub end_other_sessions: bool,
+    /// The same secret sealed anew (current key, current layout), when the
+    /// stored one was sealed the old way.
+    pub resealed: Option<&'a SealedSecret>,
+}
+
 /// One attempt, counted in both lockout windows in one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptTake {
@@ -182,8 +196,16 @@ pub trait Store: Send + Sync {
     fn put_pending_signup(&self, enrollment: &NewEnrollment) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Counts one attempt in both windows. `Conflict` if a window filled up
-    /// or was replaced meanwhile: read again and plan again.
-    fn take_attempt(&self, key: &UserKey, take: &AttemptTake) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// or was replaced meanwhile: read again and plan again. With
+    /// `expired_pending`, the expired pending key of that enrollment id is
+    /// removed in the same write, so no stale secret (nor the id of an old
+    /// encryption key) lingers on the item.
+    fn take_attempt(
+        &self,
+        key: &UserKey,
+        take: &AttemptTake,
+        expired_pending: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Pending → registered, if the pending sign-up is still the one whose
     /// secret matched (`enrollment_id`) and has not expired at `now`.
@@ -197,25 +219,24 @@ pub trait Store: Send + Sync {
         now: u64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Records a sign-in at `step`, if the secret is still `enrollment_id`'s
-    /// and `step` is newer than the last accepted one; with `end_other_sessions`
-    /// every refresh token issued before moves to a dead generation. Returns
-    /// the generation the new tokens belong to.
+    /// Records a sign-in (see [`SignIn`]), if the secret is still the one
+    /// that matched and its step is newer than the last accepted one.
+    /// Returns the generation the new tokens belong to.
     fn record_sign_in(
         &self,
         key: &UserKey,
-        enrollment_id: &str,
-        step: u64,
-        end_other_sessions: bool,
+        sign_in: &SignIn<'_>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Makes the pending key the user's key at `step`, if it is still pending,
+    /// Makes the pending key the user's key at `step` (stored as `promoted`:
+    /// the same secret, sealed for its new place), if it is still pending,
     /// unexpired at `now`, and `step` is newer than the last accepted one.
     /// Every earlier session ends; returns the new generation.
     fn promote_pending_key(
         &self,
         key: &UserKey,
         pending: &PendingKey,
+        promoted: &SealedSecret,
         step: u64,
         now: u64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;

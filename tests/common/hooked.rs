@@ -47,9 +47,9 @@ impl<H: Hook> Store for Hooked<H> {
         self.hook.before(Op::PutPendingSignup, &e.key, &self.inner).await?;
         self.inner.put_pending_signup(e).await
     }
-    async fn take_attempt(&self, key: &UserKey, take: &AttemptTake) -> Result<(), StoreError> {
+    async fn take_attempt(&self, key: &UserKey, take: &AttemptTake, expired: Option<&str>) -> Result<(), StoreError> {
         self.hook.before(Op::TakeAttempt, key, &self.inner).await?;
-        self.inner.take_attempt(key, take).await
+        self.inner.take_attempt(key, take, expired).await
     }
     async fn complete_signup(
         &self,
@@ -62,13 +62,20 @@ impl<H: Hook> Store for Hooked<H> {
         self.hook.before(Op::CompleteSignup, key, &self.inner).await?;
         self.inner.complete_signup(key, e, step, user, now).await
     }
-    async fn record_sign_in(&self, key: &UserKey, e: &str, step: u64, end: bool) -> Result<u64, StoreError> {
+    async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>) -> Result<u64, StoreError> {
         self.hook.before(Op::RecordSignIn, key, &self.inner).await?;
-        self.inner.record_sign_in(key, e, step, end).await
+        self.inner.record_sign_in(key, sign_in).await
     }
-    async fn promote_pending_key(&self, key: &UserKey, p: &PendingKey, step: u64, now: u64) -> Result<u64, StoreError> {
+    async fn promote_pending_key(
+        &self,
+        key: &UserKey,
+        p: &PendingKey,
+        promoted: &totp_lambda::secret_box::SealedSecret,
+        step: u64,
+        now: u64,
+    ) -> Result<u64, StoreError> {
         self.hook.before(Op::PromotePendingKey, key, &self.inner).await?;
-        self.inner.promote_pending_key(key, p, step, now).await
+        self.inner.promote_pending_key(key, p, promoted, step, now).await
     }
     async fn get_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
         self.hook.before(Op::GetSession, key, &self.inner).await?;

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
-use super::{AttemptTake, NewEnrollment, PendingKey, Store, StoreError, UserKey, UserRecord, WindowStep};
+use super::{AttemptTake, NewEnrollment, PendingKey, SignIn, Store, StoreError, UserKey, UserRecord, WindowStep};
 use super::{SessionRef, SessionState};
+use crate::secret_box::SealedSecret;
 use item::{attr, b, n, profile_map, s, Item, PENDING, REGISTERED};
 
 mod item;
@@ -216,11 +217,23 @@ impl Store for DynamoStore {
         request.send().await.map(|_| ()).map_err(classify)
     }
 
-    async fn take_attempt(&self, key: &UserKey, take: &AttemptTake) -> Result<(), StoreError> {
+    async fn take_attempt(
+        &self,
+        key: &UserKey,
+        take: &AttemptTake,
+        expired_pending: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut sets = Vec::new();
         let mut adds = Vec::new();
         let mut conditions = vec!["attribute_exists(#pk)".to_owned()];
         let mut values = vec![(":one", n(1))];
+        let mut removes = "";
+        if let Some(enrollment) = expired_pending {
+            // Only the expired key that was read: never one written since.
+            removes = " REMOVE #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt";
+            conditions.push("#pendingEnrollmentId = :expiredPending".into());
+            values.push((":expiredPending", s(enrollment)));
+        }
         let windows = [
             (
                 take.short,
@@ -271,6 +284,7 @@ impl Store for DynamoStore {
         if !adds.is_empty() {
             update.push_str(&format!(" ADD {}", adds.join(", ")));
         }
+        update.push_str(removes);
         self.conditional_update(key, update.trim(), &conditions.join(" AND "), values)
             .await
     }
@@ -305,25 +319,26 @@ impl Store for DynamoStore {
         .and_then(Self::generation_of)
     }
 
-    async fn record_sign_in(
-        &self,
-        key: &UserKey,
-        enrollment_id: &str,
-        step: u64,
-        end_other_sessions: bool,
-    ) -> Result<u64, StoreError> {
+    async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>) -> Result<u64, StoreError> {
+        let mut update = String::from("SET #lastStep = :step");
+        let mut values = vec![
+            (":registered", s(REGISTERED)),
+            (":enrollment", s(sign_in.enrollment_id)),
+            (":step", n(sign_in.step)),
+            (":bump", n(sign_in.end_other_sessions.into())),
+            (":refund", AttributeValue::N("-1".into())),
+        ];
+        if let Some(resealed) = sign_in.resealed {
+            update.push_str(", #secret = :secret, #secretKeyId = :keyId");
+            values.push((":secret", b(&resealed.blob)));
+            values.push((":keyId", s(&resealed.key_id)));
+        }
+        update.push_str(" ADD #sessionGeneration :bump, #longAttempts :refund REMOVE #attempts, #attemptsWindowStart");
         self.conditional_update_returning(
             key,
-            "SET #lastStep = :step ADD #sessionGeneration :bump, #longAttempts :refund \
-             REMOVE #attempts, #attemptsWindowStart",
+            &update,
             "#status = :registered AND #enrollmentId = :enrollment AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
-            vec![
-                (":registered", s(REGISTERED)),
-                (":enrollment", s(enrollment_id)),
-                (":step", n(step)),
-                (":bump", n(end_other_sessions.into())),
-                (":refund", AttributeValue::N("-1".into())),
-            ],
+            values,
             ReturnValue::UpdatedNew,
         )
         .await
@@ -334,6 +349,7 @@ impl Store for DynamoStore {
         &self,
         key: &UserKey,
         pending: &PendingKey,
+        promoted: &SealedSecret,
         step: u64,
         now: u64,
     ) -> Result<u64, StoreError> {
@@ -346,8 +362,8 @@ impl Store for DynamoStore {
             "#status = :registered AND #pendingEnrollmentId = :enrollment AND #pendingExpiresAt > :now \
              AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
             vec![
-                (":secret", b(&pending.secret.blob)),
-                (":keyId", s(&pending.secret.key_id)),
+                (":secret", b(&promoted.blob)),
+                (":keyId", s(&promoted.key_id)),
                 (":enrollment", s(&pending.enrollment_id)),
                 (":step", n(step)),
                 (":registered", s(REGISTERED)),
@@ -395,6 +411,46 @@ impl Store for DynamoStore {
         let condition = "#status = :registered AND #userId = :userId";
         let values = vec![(":registered", s(REGISTERED)), (":userId", s(user_id))];
         self.write_pending_key(key, pending, condition, values).await
+    }
+}
+
+/// How many items still name an encryption key, in `secretKeyId` or
+/// `pendingSecretKeyId`, and how many of those hold a secret sealed the v1
+/// way. A key may be removed from the keys document when the first is zero.
+/// A full scan: for an operator's occasional question, never a request path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub items: u64,
+    pub v1_seals: u64,
+}
+
+pub async fn key_usage(client: &Client, table: &str, key_id: &str) -> Result<KeyUsage, StoreError> {
+    let mut usage = KeyUsage::default();
+    let mut start = None;
+    loop {
+        let output = client
+            .scan()
+            .table_name(table)
+            .filter_expression("#secretKeyId = :key OR #pendingSecretKeyId = :key")
+            .expression_attribute_names("#secretKeyId", attr::SECRET_KEY_ID)
+            .expression_attribute_names("#pendingSecretKeyId", attr::PENDING_SECRET_KEY_ID)
+            .expression_attribute_values(":key", s(key_id))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        for item in output.items.unwrap_or_default() {
+            usage.items += 1;
+            let v1 = [attr::SECRET, attr::PENDING_SECRET]
+                .iter()
+                .filter_map(|name| item.get(*name).and_then(|v| v.as_b().ok()))
+                .any(|blob| !crate::secret_box::is_v2(blob.as_ref()));
+            usage.v1_seals += u64::from(v1);
+        }
+        start = output.last_evaluated_key;
+        if start.is_none() {
+            return Ok(usage);
+        }
     }
 }
 
