@@ -1,5 +1,6 @@
 //! Key material is read the way Lambda reads it: from AWS Secrets Manager
-//! (here moto's server, started by `make test`), once per cold start.
+//! (here moto's server: the one `make test` started, or one of this test
+//! binary's own), once per cold start.
 
 mod common;
 
@@ -11,7 +12,7 @@ use totp_lambda::secret_box::SecretBox;
 use totp_lambda::tokens::ProjectKeys;
 
 fn moto() -> String {
-    std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT must point at moto's server: run the tests with `make test`")
+    local_services::moto_endpoint()
 }
 
 async fn sdk_config() -> aws_config::SdkConfig {

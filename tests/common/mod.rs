@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod hooked;
+pub mod local_services;
 #[allow(unused_imports)]
 pub use hooked::{Hook, Op};
 
@@ -30,10 +31,9 @@ pub const ISSUER: &str = "Acme Test";
 /// A fixed start time, in the middle of a 30 s step.
 pub const T0: u64 = 1_800_000_015;
 
-/// DynamoDB Local, started by `make test` (scripts/test.sh).
+/// DynamoDB Local: the one `make test` started, or one of this test binary's own.
 pub fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .expect("AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local: run the tests with `make test`")
+    local_services::dynamodb_endpoint()
 }
 
 pub fn dynamodb_client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
