@@ -26,12 +26,17 @@ pub fn timeouts() -> TimeoutConfig {
         .build()
 }
 
-pub async fn sdk_config() -> SdkConfig {
+/// The AWS configuration every function loads: pinned behaviour, bounded
+/// timeouts and retries. Tests start from the same loader, so these
+/// settings are what they exercise.
+pub fn sdk_config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::v2026_01_12())
         .timeout_config(timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
+}
+
+pub async fn sdk_config() -> SdkConfig {
+    sdk_config_loader().load().await
 }
 
 /// Where a keys document comes from: Secrets Manager in AWS, a file written

@@ -279,15 +279,11 @@ async fn a_ciphertext_moved_to_another_user_does_not_decrypt() {
 
 // ---- 6. Faults fail safe ------------------------------------------------------
 
-#[tokio::test]
-async fn a_dead_dynamodb_gives_503_within_the_timeout() {
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    }; // the listener is dropped: nothing answers on that port
-    let h = Harness::on_endpoint(&dead, |_| {}).await;
+/// Signup against `endpoint`: the answer, and how long it took.
+async fn signup_against(endpoint: &str) -> (u16, serde_json::Value, Option<String>, Duration, Harness) {
+    let h = Harness::on_endpoint(endpoint, |_| {}).await;
     let started = Instant::now();
-    let response = totp_lambda::http::signup(
+    let call = totp_lambda::http::signup(
         &h.app,
         request(
             lambda_http::http::Method::POST,
@@ -295,17 +291,51 @@ async fn a_dead_dynamodb_gives_503_within_the_timeout() {
             Some(&bearer(PROJECT)),
             r#"{"loginId":"a@b.co"}"#,
         ),
-    )
-    .await
-    .unwrap();
+    );
+    // Far beyond the operation timeout: a missing timeout fails here, never hangs.
+    let response = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("no answer within 30 s: the operation timeout is not in force")
+        .unwrap();
     let elapsed = started.elapsed();
-    assert_eq!(response.headers()["retry-after"], "1");
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
     let (status, body) = into_parts(response).await;
+    (status, body, retry_after, elapsed, h)
+}
+
+#[tokio::test]
+async fn a_dead_dynamodb_gives_503_at_once() {
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }; // the listener is dropped: connections are refused
+    let (status, body, retry_after, _, h) = signup_against(&dead).await;
     assert_eq!((status, error_code(&body)), (503, "E010001"));
-    let limit = totp_lambda::app::timeouts().operation_timeout().unwrap() + Duration::from_secs(1);
-    assert!(elapsed < limit, "answered in {elapsed:?}, bound {limit:?}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
     let (status, _) = h.verify("a@b.co", "123456").await;
     assert_eq!(status, 503);
+}
+
+#[tokio::test]
+async fn a_dynamodb_that_never_answers_gives_503_within_the_operation_timeout() {
+    // Accepts every connection and reads nothing back: the case a timeout is for.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let (status, body, retry_after, elapsed, _) = signup_against(&silent).await;
+    assert_eq!((status, error_code(&body)), (503, "E010001"));
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let bound = totp_lambda::app::timeouts().operation_timeout().unwrap();
+    assert!(elapsed >= bound - Duration::from_millis(500), "gave up early: {elapsed:?}");
+    assert!(elapsed < bound + Duration::from_secs(1), "answered in {elapsed:?}, bound {bound:?}");
 }
 
 /// The writes after a read fail as if DynamoDB became unreachable then.

@@ -11,7 +11,7 @@ pub use hooked::{Hook, Op};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{Credentials, Region};
 use base64::Engine as _;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request};
@@ -36,20 +36,20 @@ pub fn endpoint() -> String {
     local_services::dynamodb_endpoint()
 }
 
-pub fn dynamodb_client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+/// A client for `endpoint` with the functions' own configuration
+/// (`app::sdk_config_loader`: timeouts, retries), local credentials.
+pub async fn dynamodb_client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let sdk = totp_lambda::app::sdk_config_loader()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
         .endpoint_url(endpoint)
-        .timeout_config(totp_lambda::app::timeouts())
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(3))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&sdk)
 }
 
-pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    dynamodb_client_for(&endpoint())
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    dynamodb_client_for(&endpoint()).await
 }
 
 /// An RSA key pair in PKCS#8 PEM, made by openssl (once per test binary).
@@ -136,7 +136,7 @@ impl Harness {
     /// A harness whose App talks to `endpoint` (the table is made on DynamoDB Local).
     pub async fn on_endpoint(app_endpoint: &str, adjust: impl FnOnce(&mut Config)) -> Self {
         let table = unique_table();
-        let client = dynamodb_client();
+        let client = dynamodb_client().await;
         ensure_table(&client, &table)
             .await
             .expect("create table on DynamoDB Local");
@@ -145,7 +145,7 @@ impl Harness {
         let time = Arc::new(AtomicU64::new(T0));
         let app = App {
             config,
-            store: DynamoStore::new(dynamodb_client_for(app_endpoint), table.clone()),
+            store: DynamoStore::new(dynamodb_client_for(app_endpoint).await, table.clone()),
             secret_box: Some(SecretBox::from_json(encryption_keys_json()).unwrap()),
             tokens: Some(ProjectKeys::from_json(&signing_keys_json()).unwrap()),
             clock: Clock::manual(time.clone()),
