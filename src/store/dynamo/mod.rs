@@ -21,6 +21,8 @@ mod item;
 mod management;
 mod sessions;
 
+/// Cheap to clone: the client is a handle.
+#[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,

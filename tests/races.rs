@@ -1,0 +1,323 @@
+//! Every guarded transition, raced deterministically: a hook runs the
+//! competing write between the request's read and its conditional write,
+//! and each test asserts that the competitor ran and that the guard held.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::*;
+use totp_lambda::secret_box::SealedSecret;
+use totp_lambda::store::dynamo::DynamoStore;
+use totp_lambda::store::*;
+
+/// Runs `write` once, before the first `op`, and remembers that it did.
+struct Before<F> {
+    op: Op,
+    write: F,
+    ran: AtomicBool,
+}
+
+impl<F, Fut> Hook for Before<F>
+where
+    F: Fn(UserKey, DynamoStore) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<(), StoreError>> + Send,
+{
+    async fn before(&self, op: Op, key: &UserKey, store: &DynamoStore) -> Result<(), StoreError> {
+        if op == self.op && !self.ran.swap(true, Ordering::SeqCst) {
+            // The competitor must win: its failure would pass for the guard's.
+            if let Err(e) = (self.write)(key.clone(), store.clone()).await {
+                panic!("the competing write failed: {e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn before<F, Fut>(op: Op, write: F) -> Before<F>
+where
+    F: Fn(UserKey, DynamoStore) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<(), StoreError>> + Send,
+{
+    Before {
+        op,
+        write,
+        ran: AtomicBool::new(false),
+    }
+}
+
+async fn record(h: &Harness, login: &str) -> UserRecord {
+    let store = DynamoStore::new(h.client.clone(), h.table.clone());
+    store.get(&user_key(login)).await.unwrap().expect("the item")
+}
+
+fn user_key(login: &str) -> UserKey {
+    UserKey {
+        project: totp_lambda::domain::ProjectId::parse(PROJECT).unwrap(),
+        login_id: totp_lambda::domain::LoginId::parse(Some(login)).unwrap(),
+    }
+}
+
+/// A sealed secret that no code will match: the competitor's key.
+fn stranger_secret() -> SealedSecret {
+    SealedSecret {
+        key_id: "enc-test-1".into(),
+        blob: vec![2; 49],
+    }
+}
+
+#[tokio::test]
+async fn a_re_signup_between_read_and_write_makes_the_completion_fail() {
+    let h = Harness::new().await;
+    let (_, signup) = h.signup("resign@example.com").await;
+    let key = signup["key"].as_str().unwrap().to_owned();
+    let expires = h.now() + 600;
+    let racing = h.hooked(before(
+        Op::CompleteSignup,
+        move |key: UserKey, store: DynamoStore| async move {
+            let again = NewEnrollment {
+                key,
+                enrollment_id: "E-RESIGNED".into(),
+                secret: stranger_secret(),
+                profile: Default::default(),
+                sso_app_id: None,
+                expires_at: expires,
+            };
+            store.put_pending_signup(&again).await
+        },
+    ));
+    let (status, body) = call_verify(
+        &racing,
+        verify_request(PROJECT, "resign@example.com", &code(&key, h.now())),
+    )
+    .await;
+    assert!(racing.store.hook.ran.load(Ordering::SeqCst), "the re-signup ran");
+    assert_eq!(
+        (status, error_code(&body)),
+        (401, "E061102"),
+        "no user with a key they never saw"
+    );
+    let stored = record(&h, "resign@example.com").await;
+    assert!(matches!(stored.status, Status::Pending { .. }));
+    assert_eq!(stored.enrollment_id, "E-RESIGNED");
+}
+
+#[tokio::test]
+async fn a_second_completion_of_one_sign_up_fails() {
+    let h = Harness::new().await;
+    let (_, signup) = h.signup("twice@example.com").await;
+    let key = signup["key"].as_str().unwrap().to_owned();
+    let enrollment = record(&h, "twice@example.com").await.enrollment_id;
+    let (step, now) = (h.now() / 30, h.now());
+    let racing = h.hooked(before(Op::CompleteSignup, move |key: UserKey, store: DynamoStore| {
+        let enrollment = enrollment.clone();
+        async move {
+            store
+                .complete_signup(&key, &enrollment, step, "U2FIRST", now)
+                .await
+                .map(|_| ())
+        }
+    }));
+    let (status, _) = call_verify(
+        &racing,
+        verify_request(PROJECT, "twice@example.com", &code(&key, h.now())),
+    )
+    .await;
+    assert!(racing.store.hook.ran.load(Ordering::SeqCst));
+    assert_eq!(status, 401, "registered once");
+    match record(&h, "twice@example.com").await.status {
+        Status::Registered { user_id, .. } => assert_eq!(user_id, "U2FIRST"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_key_promotion_between_read_and_write_makes_a_sign_in_with_the_old_key_fail() {
+    let h = Harness::new().await;
+    let (old_key, signed_in) = h.register("promoted@example.com").await;
+    let (_, updated) = h
+        .update(
+            &bearer(&format!("{PROJECT}:{}", refresh_of(&signed_in))),
+            "promoted@example.com",
+        )
+        .await;
+    assert!(updated["key"].is_string());
+    // Two steps on: the promotion lands at the step between.
+    h.advance(60);
+    let pending = record(&h, "promoted@example.com")
+        .await
+        .pending_key
+        .expect("a pending key");
+    let (step, now) = (h.now() / 30, h.now());
+    let racing = h.hooked(before(Op::RecordSignIn, move |key: UserKey, store: DynamoStore| {
+        let pending = pending.clone();
+        async move {
+            let promoted = pending.secret.clone();
+            store
+                .promote_pending_key(&key, &pending, &promoted, step - 1, now)
+                .await
+                .map(|_| ())
+        }
+    }));
+    let (status, body) = call_verify(
+        &racing,
+        verify_request(PROJECT, "promoted@example.com", &code(&old_key, h.now())),
+    )
+    .await;
+    assert!(racing.store.hook.ran.load(Ordering::SeqCst), "the promotion ran");
+    assert_eq!((status, error_code(&body)), (401, "E061102"), "the old key is retired");
+}
+
+#[tokio::test]
+async fn a_newer_pending_key_between_read_and_write_is_never_replaced_by_the_older_one() {
+    let h = Harness::new().await;
+    let (_, signed_in) = h.register("newer@example.com").await;
+    let (_, updated) = h
+        .update(
+            &bearer(&format!("{PROJECT}:{}", refresh_of(&signed_in))),
+            "newer@example.com",
+        )
+        .await;
+    let first_update = updated["key"].as_str().unwrap().to_owned();
+    let user_id = signed_in["user"]["userId"].as_str().unwrap().to_owned();
+    let expires = h.now() + 600;
+    let racing = h.hooked(before(
+        Op::PromotePendingKey,
+        move |key: UserKey, store: DynamoStore| {
+            let user_id = user_id.clone();
+            async move {
+                let newer = PendingKey {
+                    enrollment_id: "E-NEWER".into(),
+                    secret: stranger_secret(),
+                    expires_at: expires,
+                };
+                store.put_pending_key(&key, &user_id, &newer).await
+            }
+        },
+    ));
+    h.advance(30);
+    let (status, _) = call_verify(
+        &racing,
+        verify_request(PROJECT, "newer@example.com", &code(&first_update, h.now())),
+    )
+    .await;
+    assert!(racing.store.hook.ran.load(Ordering::SeqCst));
+    assert_eq!(status, 401, "a key the user replaced is not promoted");
+    let stored = record(&h, "newer@example.com").await;
+    assert_eq!(stored.pending_key.unwrap().enrollment_id, "E-NEWER");
+}
+
+#[tokio::test]
+async fn a_promotion_at_a_step_already_passed_fails() {
+    let h = Harness::new().await;
+    let (_, signed_in) = h.register("stepped@example.com").await;
+    let (_, updated) = h
+        .update(
+            &bearer(&format!("{PROJECT}:{}", refresh_of(&signed_in))),
+            "stepped@example.com",
+        )
+        .await;
+    let new_key = updated["key"].as_str().unwrap().to_owned();
+    h.advance(30);
+    let enrollment = record(&h, "stepped@example.com").await.enrollment_id;
+    let later_step = h.now() / 30 + 1;
+    // A sign-in with the current key at a later step lands first.
+    let racing = h.hooked(before(
+        Op::PromotePendingKey,
+        move |key: UserKey, store: DynamoStore| {
+            let enrollment = enrollment.clone();
+            async move {
+                let sign_in = SignIn {
+                    enrollment_id: &enrollment,
+                    step: later_step,
+                    end_other_sessions: false,
+                    resealed: None,
+                };
+                store.record_sign_in(&key, &sign_in).await.map(|_| ())
+            }
+        },
+    ));
+    let (status, _) = call_verify(
+        &racing,
+        verify_request(PROJECT, "stepped@example.com", &code(&new_key, h.now())),
+    )
+    .await;
+    assert!(racing.store.hook.ran.load(Ordering::SeqCst));
+    assert_eq!(status, 401, "the accepted step never goes backwards");
+    assert_eq!(record(&h, "stepped@example.com").await.last_step, Some(later_step));
+}
+
+#[tokio::test]
+async fn an_attempt_counted_between_read_and_write_is_counted_against_the_limit() {
+    let h = Harness::new().await;
+    let (key, _) = h.register("counted@example.com").await;
+    h.advance(30);
+    for _ in 0..3 {
+        assert_eq!(h.verify("counted@example.com", &wrong_code(&key, h.now())).await.0, 401);
+    }
+    // This request read 3 of 5; a competitor takes the 4th and 5th first.
+    let racing = h.hooked(before(Op::TakeAttempt, |key: UserKey, store: DynamoStore| async move {
+        let counted = store.get(&key).await?.expect("the item").attempts;
+        let start = counted.window_start.expect("a window");
+        let long_start = counted.long_window_start.expect("a long window");
+        let take = AttemptTake {
+            short: WindowStep::Continue { start },
+            short_limit: 5,
+            long: WindowStep::Continue { start: long_start },
+            long_limit: 20,
+        };
+        store.take_attempt(&key, &take, None).await?;
+        store.take_attempt(&key, &take, None).await
+    }));
+    let (status, body) = call_verify(
+        &racing,
+        verify_request(PROJECT, "counted@example.com", &code(&key, h.now())),
+    )
+    .await;
+    assert!(racing.store.hook.ran.load(Ordering::SeqCst));
+    assert_eq!((status, error_code(&body)), (429, "E061103"), "the limit held");
+    assert_eq!(record(&h, "counted@example.com").await.attempts.count, 5);
+}
+
+#[tokio::test]
+async fn a_window_opened_between_read_and_write_is_joined_not_reset() {
+    let h = Harness::new().await;
+    let (key, _) = h.register("opened@example.com").await;
+    h.advance(30);
+    let now = h.now();
+    // This request saw no window; a competitor opens one first.
+    let racing = h.hooked(before(
+        Op::TakeAttempt,
+        move |key: UserKey, store: DynamoStore| async move {
+            let seen = store.get(&key).await?.expect("the item").attempts;
+            let take = AttemptTake {
+                short: WindowStep::Open {
+                    replacing: seen.window_start,
+                    at: now,
+                },
+                short_limit: 5,
+                long: match seen.long_window_start {
+                    Some(start) => WindowStep::Continue { start },
+                    None => WindowStep::Open {
+                        replacing: None,
+                        at: now,
+                    },
+                },
+                long_limit: 20,
+            };
+            store.take_attempt(&key, &take, None).await
+        },
+    ));
+    let (status, _) = call_verify(
+        &racing,
+        verify_request(PROJECT, "opened@example.com", &wrong_code(&key, h.now())),
+    )
+    .await;
+    assert!(racing.store.hook.ran.load(Ordering::SeqCst));
+    assert_eq!(status, 401);
+    assert_eq!(
+        record(&h, "opened@example.com").await.attempts.count,
+        2,
+        "both attempts counted"
+    );
+}
