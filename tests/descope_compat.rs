@@ -285,7 +285,7 @@ async fn signing_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
     let (_, before) = h.register("rotate@example.com").await;
     let old_refresh = before["refreshJwt"].as_str().unwrap().to_owned();
     // A second user keeps a token of the old key that nothing revokes.
-    let (_, bystander) = h.register("bystander@example.com").await;
+    let (bystander_key, bystander) = h.register("bystander@example.com").await;
     let bystander_refresh = bystander["refreshJwt"].as_str().unwrap().to_owned();
     assert_eq!(
         jsonwebtoken::decode_header(&old_refresh).unwrap().kid.as_deref(),
@@ -306,6 +306,13 @@ async fn signing_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
         .map(|k| k["kid"].as_str().unwrap())
         .collect();
     assert_eq!(kids, ["test-key-1", "test-key-2"]);
+    // Published, but it does not sign yet: clients may still hold the old JWKS.
+    h.advance(30);
+    let (_, again) = h.verify("bystander@example.com", &code(&bystander_key, h.now())).await;
+    for token in ["sessionJwt", "refreshJwt"] {
+        let kid = jsonwebtoken::decode_header(again[token].as_str().unwrap()).unwrap().kid;
+        assert_eq!(kid.as_deref(), Some("test-key-1"), "{token} in step 1");
+    }
 
     // Step 2: the new key signs; the old one stays published (public part only).
     let old_public = std::process::Command::new("openssl")
