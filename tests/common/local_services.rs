@@ -79,10 +79,7 @@ pub fn moto_endpoint() -> String {
     STARTED
         .get_or_init(|| {
             let server = root().join(".venv/bin/moto_server");
-            assert!(
-                server.exists(),
-                "no moto: run `make setup` once (or set MOTO_ENDPOINT)"
-            );
+            assert!(server.exists(), "no moto: run `make setup` once (or set MOTO_ENDPOINT)");
             let port = free_port();
             let command = format!("exec {} -H 127.0.0.1 -p {port}", server.display());
             start("moto", &root(), &command, port)
