@@ -20,6 +20,9 @@ pub struct Config {
     pub lockout_daily_window_seconds: u64,
     pub session_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
+    /// Browser origins that may call the API (CORS), from `ALLOWED_ORIGINS`;
+    /// empty: none. In AWS the HTTP API applies the same list (template.yaml).
+    pub allowed_origins: Vec<String>,
 }
 
 pub const DEFAULT_PENDING_TTL_SECONDS: u64 = 600;
@@ -92,6 +95,7 @@ impl Config {
             )?,
             session_ttl_seconds: number("SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 5..=86_400)?,
             refresh_ttl_seconds: number("REFRESH_TTL_SECONDS", DEFAULT_REFRESH_TTL_SECONDS, 60..=31_536_000)?,
+            allowed_origins: parse_allowed_origins(&get("ALLOWED_ORIGINS").unwrap_or_default())?,
         })
     }
 
@@ -141,5 +145,138 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars[1] = ("PROJECT_ID", "P#1");
         assert!(config(&vars).is_err());
+    }
+}
+
+/// `ALLOWED_ORIGINS`: comma-separated origins exactly as browsers send them in
+/// `Origin` (`https://app.example.com`, `http://127.0.0.1:8080`): lowercase,
+/// http or https, a host name or IPv4 address, a port only when not the
+/// scheme's default, nothing after it. No wildcard and no `null`: each origin
+/// is named. template.yaml's `AllowedOrigins` pattern accepts the same values.
+pub fn parse_allowed_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let mut origins: Vec<String> = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        if !is_origin(origin) {
+            return Err(ConfigError(format!(
+                "ALLOWED_ORIGINS: '{origin}' is not an origin: scheme://host[:port] in lowercase, \
+                 http or https, no path, no trailing '/', no wildcard, no default port"
+            )));
+        }
+        if !origins.iter().any(|o| o == origin) {
+            origins.push(origin.to_owned());
+        }
+    }
+    Ok(origins)
+}
+
+fn is_origin(origin: &str) -> bool {
+    let (rest, default_port) = if let Some(rest) = origin.strip_prefix("https://") {
+        (rest, "443")
+    } else if let Some(rest) = origin.strip_prefix("http://") {
+        (rest, "80")
+    } else {
+        return false;
+    };
+    let (host, port) = match rest.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let host_ok = host.split('.').all(label_ok);
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && !p.starts_with('0')
+            && p != default_port
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok()
+    });
+    host_ok && port_ok
+}
+
+#[cfg(test)]
+mod allowed_origins_tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_comma_list_of_origins() {
+        assert_eq!(parse_allowed_origins("").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_allowed_origins(" , ").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_allowed_origins("https://app.example.com, http://127.0.0.1:8080,https://app.example.com").unwrap(),
+            vec!["https://app.example.com", "http://127.0.0.1:8080"]
+        );
+        for good in [
+            "http://localhost:5173",
+            "http://a:65535",
+            "https://x.example.com:4430",
+            "http://x:180",
+        ] {
+            assert_eq!(parse_allowed_origins(good).unwrap(), vec![good]);
+        }
+    }
+
+    #[test]
+    fn refuses_what_no_browser_sends_as_an_origin() {
+        for bad in [
+            "*",
+            "null",
+            "https://*.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/login",
+            "https://App.example.com",
+            "HTTPS://app.example.com",
+            "app.example.com",
+            "ftp://app.example.com",
+            "https://app.example.com:443",
+            "http://app.example.com:80",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:65536",
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:",
+            "http://user@app.example.com",
+            "https://app..example.com",
+            "https://-app.example.com",
+            "https://app.example.com?x=1",
+            "http://[::1]:8080",
+            "https://a.example.com:443,https://b.example.com",
+            "https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com",
+        ] {
+            assert!(parse_allowed_origins(bad).is_err(), "{bad} was accepted");
+            assert!(parse_allowed_origins(&format!("https://ok.example.com,{bad}")).is_err());
+        }
+    }
+
+    #[test]
+    fn config_reads_allowed_origins() {
+        let vars = [
+            ("TABLE_NAME", "t"),
+            ("PROJECT_ID", "P1"),
+            ("TOTP_ISSUER", "Acme"),
+            ("ALLOWED_ORIGINS", "https://a.example.com,http://127.0.0.1:8080"),
+        ];
+        let get = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let config = Config::from_lookup(get).unwrap();
+        assert_eq!(
+            config.allowed_origins,
+            ["https://a.example.com", "http://127.0.0.1:8080"]
+        );
+        let none = Config::from_lookup(|name| get(name).filter(|_| name != "ALLOWED_ORIGINS")).unwrap();
+        assert!(none.allowed_origins.is_empty());
+        assert!(Config::from_lookup(|name| {
+            if name == "ALLOWED_ORIGINS" {
+                Some("*".into())
+            } else {
+                get(name)
+            }
+        })
+        .is_err());
     }
 }

@@ -1,8 +1,9 @@
 //! The HTTP edge: API Gateway events in, Descope-shaped JSON out. One
 //! module per route group; this one holds what they share: the bearer,
-//! body parsing, the response shapes, and `serve`, which checks the method,
+//! body parsing, the response shapes, `serve`, which checks the method,
 //! renders the one reply of each outcome and logs every request once,
-//! without secrets.
+//! without secrets, and each function's entry, which applies the CORS
+//! policy (`cors`) around it.
 
 use std::time::Instant;
 
@@ -14,17 +15,66 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::domain::ProjectId;
 use crate::error::Error;
-use crate::service::{SignedIn, UserView};
+use crate::management_keys::ManagementKeys;
+use crate::service::{App, SignedIn, UserView};
+use crate::store::Store;
+use crate::tokens::ProjectKeys;
 
+pub mod cors;
 mod keys;
 mod management;
 mod sessions;
 mod totp;
 
-pub use keys::keys;
-pub use management::management;
-pub use sessions::sessions;
-pub use totp::{signup, update, verify};
+// Each function's entry: the CORS policy of ALLOWED_ORIGINS around its route(s).
+
+/// POST /v1/auth/totp/signup
+pub async fn signup<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
+    cors::with_cors(&app.config.allowed_origins, request, async |r| {
+        totp::signup(app, r).await
+    })
+    .await
+}
+
+/// POST /v1/auth/totp/verify
+pub async fn verify<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
+    cors::with_cors(&app.config.allowed_origins, request, async |r| {
+        totp::verify(app, r).await
+    })
+    .await
+}
+
+/// POST /v1/auth/totp/update
+pub async fn update<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
+    cors::with_cors(&app.config.allowed_origins, request, async |r| {
+        totp::update(app, r).await
+    })
+    .await
+}
+
+/// POST /v1/auth/refresh, POST /v1/auth/logout, POST /v1/auth/logoutall, GET /v1/auth/me
+pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
+    cors::with_cors(&app.config.allowed_origins, request, async |r| {
+        sessions::sessions(app, r).await
+    })
+    .await
+}
+
+/// The /v1/mgmt/user... routes.
+pub async fn management<S: Store>(app: &App<S>, keys: &ManagementKeys, request: Request) -> HandlerResult {
+    cors::with_cors(&app.config.allowed_origins, request, async |r| {
+        management::management(app, keys, r).await
+    })
+    .await
+}
+
+/// GET /v2/keys/{projectId}
+pub async fn keys(config: &Config, tokens: &ProjectKeys, request: Request) -> HandlerResult {
+    cors::with_cors(&config.allowed_origins, request, async |r| {
+        keys::keys(config, tokens, r).await
+    })
+    .await
+}
 
 /// Largest body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
