@@ -4,6 +4,10 @@
 #   gen-keys.sh signing <kid> <projectId>[,<projectId>…] [rsa|ec]
 #       {"projects":{<projectId>:{"keys":[{"kid":"<kid>-<projectId>","privateKeyPem":…}]}}}
 #       one key per project (RSA-2048 → RS256, the default; ec: P-256 → ES256)
+#   gen-keys.sh public < signing-document
+#       {"projects":{<projectId>:{"keys":[{"kid":…,"publicKeyPem":…}]}}}: the public
+#       keys document of a signing document, same projects, kids and order; what
+#       the functions that only check or publish signatures (keys, update) read
 #   gen-keys.sh signing-key <kid> [rsa|ec]
 #       {"kid":…,"privateKeyPem":…}: one key, to put first in a project's ring (rotation)
 #   gen-keys.sh encryption <kid>
@@ -21,6 +25,7 @@ set -euo pipefail
 kind=${1:-}; kid=${2:-}
 usage() {
   echo "usage: $0 signing <kid> <projectId>[,<projectId>…] [rsa|ec] | signing-key <kid> [rsa|ec] | encryption <kid>" >&2
+  echo "       $0 public < signing-document" >&2
   echo "       $0 encryption-add|encryption-switch|encryption-remove <kid> < document" >&2
   echo "       $0 management <id> <projectId>[,<projectId>…] | management-from <id> <projectId>:<key>[,…]" >&2
   exit 2
@@ -45,6 +50,43 @@ print(json.dumps({"auditKey": base64.b64encode(secrets.token_bytes(32)).decode()
 for line in printed:
     print(line, file=sys.stderr)' "$1" "$2"
 }
+# The public keys document of the signing document on stdin: each private
+# key's public half (openssl, through pipes: no key touches the disk), each
+# public key as it is.
+if [ "$kind" = public ]; then
+  [ -z "$kid" ] || usage
+  exec python3 -c '
+import json, subprocess, sys
+shape = "public: stdin must be a signing keys document {\"projects\": {<projectId>: {\"keys\": [...]}}}"
+try:
+    projects = json.load(sys.stdin)["projects"]
+except (ValueError, KeyError, TypeError):
+    sys.exit(shape)
+if not isinstance(projects, dict) or not projects:
+    sys.exit(shape)
+out = {}
+for project, ring in projects.items():
+    if not isinstance(ring, dict) or not isinstance(ring.get("keys"), list):
+        sys.exit(shape)
+    keys = []
+    for entry in ring["keys"]:
+        if not isinstance(entry, dict):
+            sys.exit(shape)
+        kid = entry.get("kid")
+        if entry.get("privateKeyPem"):
+            derived = subprocess.run(["openssl", "pkey", "-pubout"], input=entry["privateKeyPem"].encode(),
+                                     capture_output=True)
+            if derived.returncode != 0 or not derived.stdout:
+                sys.exit(f"public: key {kid!r} of {project!r} is not a private key PEM")
+            pem = derived.stdout.decode()
+        elif entry.get("publicKeyPem"):
+            pem = entry["publicKeyPem"]
+        else:
+            sys.exit(f"public: key {kid!r} of {project!r} has no PEM")
+        keys.append({"kid": kid, "publicKeyPem": pem})
+    out[project] = {"keys": keys}
+print(json.dumps({"projects": out}))'
+fi
 [ -n "$kind" ] && [ -n "$kid" ] || usage
 
 private_key() {

@@ -47,14 +47,23 @@ pub enum KeySource {
     File { path: String },
 }
 
+/// How a setting is looked up: the process environment in the functions,
+/// a map in tests.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn environment(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 impl KeySource {
     /// `<PREFIX>_SECRET_ARN` if set, else `<PREFIX>_FILE`.
     pub fn from_env(prefix: &str) -> Result<Self, BoxError> {
-        let var = |suffix: &str| {
-            std::env::var(format!("{prefix}_{suffix}"))
-                .ok()
-                .filter(|v| !v.is_empty())
-        };
+        Self::from_lookup(prefix, &environment)
+    }
+
+    /// As [`KeySource::from_env`], reading the variables through `get`.
+    pub fn from_lookup(prefix: &str, get: Lookup) -> Result<Self, BoxError> {
+        let var = |suffix: &str| get(&format!("{prefix}_{suffix}")).filter(|v| !v.is_empty());
         match (var("SECRET_ARN"), var("FILE")) {
             (Some(arn), _) => Ok(KeySource::SecretsManager { arn }),
             (None, Some(path)) => Ok(KeySource::File { path }),
@@ -87,12 +96,32 @@ pub async fn read_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> 
         .ok_or_else(|| format!("secret {arn} has no SecretString").into())
 }
 
-/// Every served project's signing keys; a served project without keys
-/// stops the function at start, not at its first sign-in.
-pub async fn project_keys(sdk: &SdkConfig, config: &Config) -> Result<ProjectKeys, BoxError> {
-    let keys = ProjectKeys::from_json(&KeySource::from_env("SIGNING_KEYS")?.load(sdk).await?)?;
-    keys.check_covers(&config.projects)?;
-    Ok(keys)
+/// Which keys document holds a function's token keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKeysDocument {
+    /// `SIGNING_KEYS_SECRET_ARN` / `SIGNING_KEYS_FILE`: the private keys, for
+    /// the functions that issue tokens.
+    Signing,
+    /// `PUBLIC_KEYS_SECRET_ARN` / `PUBLIC_KEYS_FILE`: their public halves
+    /// only, for the functions that check or publish signatures.
+    Public,
+}
+
+impl TokenKeysDocument {
+    /// The prefix of the two variables that name the document.
+    pub fn env_prefix(self) -> &'static str {
+        match self {
+            TokenKeysDocument::Signing => "SIGNING_KEYS",
+            TokenKeysDocument::Public => "PUBLIC_KEYS",
+        }
+    }
+
+    fn parse(self, document: &str) -> Result<ProjectKeys, crate::tokens::TokenError> {
+        match self {
+            TokenKeysDocument::Signing => ProjectKeys::from_json(document),
+            TokenKeysDocument::Public => ProjectKeys::from_public_json(document),
+        }
+    }
 }
 
 /// The Lambda functions, by the key material each one needs.
@@ -102,8 +131,10 @@ pub enum Function {
     Signup,
     /// Opens secrets and signs tokens.
     Verify,
-    /// Checks tokens and seals new secrets.
+    /// Checks tokens (public keys only) and seals new secrets.
     Update,
+    /// Publishes the JWKS (public keys only).
+    Keys,
     /// Checks and signs tokens; never sees a secret.
     Sessions,
     /// Support's tools: neither seals nor signs (its own keys: [`management_keys`]).
@@ -111,13 +142,45 @@ pub enum Function {
 }
 
 impl Function {
-    fn needs_encryption_keys(self) -> bool {
+    pub fn needs_encryption_keys(self) -> bool {
         matches!(self, Function::Signup | Function::Verify | Function::Update)
     }
 
-    fn needs_signing_keys(self) -> bool {
-        matches!(self, Function::Verify | Function::Update | Function::Sessions)
+    /// The document of this function's token keys: the private signing keys
+    /// only where tokens are issued (verify, sessions); the public keys where
+    /// they are only checked or published (update, keys); none elsewhere.
+    pub fn token_keys(self) -> Option<TokenKeysDocument> {
+        match self {
+            Function::Verify | Function::Sessions => Some(TokenKeysDocument::Signing),
+            Function::Update | Function::Keys => Some(TokenKeysDocument::Public),
+            Function::Signup | Function::Management => None,
+        }
     }
+}
+
+/// The token keys of `function`, from its document, covering every served
+/// project; a served project without keys stops the function at start, not
+/// at its first request. `None` for a function that needs no token keys.
+pub async fn token_keys(function: Function, sdk: &SdkConfig, config: &Config) -> Result<Option<ProjectKeys>, BoxError> {
+    token_keys_from(function, sdk, config, &environment).await
+}
+
+/// As [`token_keys`], reading the variables through `get`.
+pub async fn token_keys_from(
+    function: Function,
+    sdk: &SdkConfig,
+    config: &Config,
+    get: Lookup<'_>,
+) -> Result<Option<ProjectKeys>, BoxError> {
+    let Some(document) = function.token_keys() else {
+        return Ok(None);
+    };
+    let text = KeySource::from_lookup(document.env_prefix(), get)?.load(sdk).await?;
+    let keys = document
+        .parse(&text)
+        .map_err(|e| format!("{}: {e}", document.env_prefix()))?;
+    keys.check_covers(&config.projects)?;
+    Ok(Some(keys))
 }
 
 /// The management keys document (hashes only).
@@ -133,19 +196,20 @@ pub async fn from_env(function: Function) -> Result<App<DynamoStore>, BoxError> 
 }
 
 pub async fn build(function: Function, sdk: &SdkConfig) -> Result<App<DynamoStore>, BoxError> {
-    let config = Config::from_env()?;
+    build_from(function, sdk, &environment).await
+}
+
+/// As [`build`], reading the variables through `get`.
+pub async fn build_from(function: Function, sdk: &SdkConfig, get: Lookup<'_>) -> Result<App<DynamoStore>, BoxError> {
+    let config = Config::from_lookup(get)?;
     let secret_box = if function.needs_encryption_keys() {
         Some(SecretBox::from_json(
-            &KeySource::from_env("ENCRYPTION_KEYS")?.load(sdk).await?,
+            &KeySource::from_lookup("ENCRYPTION_KEYS", get)?.load(sdk).await?,
         )?)
     } else {
         None
     };
-    let tokens = if function.needs_signing_keys() {
-        Some(project_keys(sdk, &config).await?)
-    } else {
-        None
-    };
+    let tokens = token_keys_from(function, sdk, &config, get).await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
     Ok(App {
         config,

@@ -6,6 +6,11 @@
 //! The first key of a ring signs; every key of the ring is published, so
 //! tokens signed before a rotation keep validating until they expire. The
 //! algorithm follows the key: RS256 for RSA, ES256 for P-256.
+//!
+//! The public keys document has the same shape with `publicKeyPem` entries
+//! only (`scripts/gen-keys.sh public` derives it from the signing one). The
+//! functions that only check or publish signatures load it: their rings are
+//! verification-only, and [`TokenKeys::sign`] fails on them.
 
 use std::collections::HashMap;
 
@@ -28,6 +33,8 @@ pub enum TokenError {
     Config(String),
     #[error("signing failed")]
     Signing,
+    #[error("this key ring holds public keys only: it verifies, it cannot sign")]
+    VerificationOnly,
     #[error("token rejected")]
     Rejected,
 }
@@ -96,10 +103,22 @@ struct VerifyingKey {
     decoding: DecodingKey,
 }
 
+/// Which keys document a ring comes from, and so what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// The signing document: the first key's private half signs.
+    Sign,
+    /// The public document: `publicKeyPem` entries only; verifies and publishes, never signs.
+    VerifyOnly,
+}
+
 /// One project's signing key and every key it publishes.
 pub struct TokenKeys {
+    /// The ring's current signing key (its first): whether or not this ring
+    /// holds its private half, the tokens of the project are signed with it.
     signing_kid: String,
     signing_algorithm: Algorithm,
+    /// `None` in a verification-only ring.
     signing: Option<EncodingKey>,
     published: Vec<VerifyingKey>,
 }
@@ -125,19 +144,37 @@ fn parse_public(pem: &str) -> Option<(DecodingKey, Algorithm)> {
 }
 
 impl TokenKeys {
-    /// One key ring: `{"keys": [...]}`.
+    /// One signing key ring: `{"keys": [...]}`, the first with a `privateKeyPem`.
     pub fn from_json(document: &str) -> Result<Self, TokenError> {
-        let doc: KeyRingDocument = serde_json::from_str(document)
-            .map_err(|_| TokenError::Config("not a JSON object with a 'keys' list".into()))?;
-        Self::from_entries(&doc.keys)
+        Self::ring_from_json(document, KeyUse::Sign)
     }
 
-    fn from_entries(entries: &[KeyEntry]) -> Result<Self, TokenError> {
+    /// One verification-only key ring: `{"keys": [...]}`, `publicKeyPem` entries only.
+    pub fn verification_only_from_json(document: &str) -> Result<Self, TokenError> {
+        Self::ring_from_json(document, KeyUse::VerifyOnly)
+    }
+
+    fn ring_from_json(document: &str, key_use: KeyUse) -> Result<Self, TokenError> {
+        let doc: KeyRingDocument = serde_json::from_str(document)
+            .map_err(|_| TokenError::Config("not a JSON object with a 'keys' list".into()))?;
+        Self::from_entries(&doc.keys, key_use)
+    }
+
+    fn from_entries(entries: &[KeyEntry], key_use: KeyUse) -> Result<Self, TokenError> {
         let mut signing = None;
         let mut published: Vec<VerifyingKey> = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
             if entry.kid.is_empty() || published.iter().any(|k| k.kid == entry.kid) {
                 return Err(TokenError::Config("every key needs a unique, non-empty kid".into()));
+            }
+            // A private key where only public ones belong is refused, not
+            // ignored: it would sit in a function that must never hold one.
+            if key_use == KeyUse::VerifyOnly && entry.private_key_pem.is_some() {
+                return Err(TokenError::Config(format!(
+                    "key '{}' has a privateKeyPem, but a public keys document holds public keys only \
+                     (derive it with scripts/gen-keys.sh public)",
+                    entry.kid
+                )));
             }
             let unusable =
                 |what: &str| TokenError::Config(format!("key '{}' is not an RSA or P-256 {what} key PEM", entry.kid));
@@ -147,7 +184,7 @@ impl TokenKeys {
                     let (key, algorithm) = parse_private(pem).ok_or_else(|| unusable("private"))?;
                     let jwk = Jwk::from_encoding_key(&key, algorithm).map_err(|_| unusable("private"))?;
                     if index == 0 {
-                        signing = Some((key, algorithm));
+                        signing = Some(key);
                     }
                     (jwk, algorithm)
                 }
@@ -169,17 +206,27 @@ impl TokenKeys {
                 decoding,
             });
         }
-        let first = entries
+        let first = published
             .first()
             .ok_or_else(|| TokenError::Config("a key ring needs at least one key".into()))?;
-        let (signing, signing_algorithm) =
-            signing.ok_or_else(|| TokenError::Config("the first key must have a privateKeyPem".into()))?;
+        let (signing_kid, signing_algorithm) = (first.kid.clone(), first.algorithm);
+        let signing = match key_use {
+            KeyUse::Sign => {
+                Some(signing.ok_or_else(|| TokenError::Config("the first key must have a privateKeyPem".into()))?)
+            }
+            KeyUse::VerifyOnly => None,
+        };
         Ok(TokenKeys {
-            signing_kid: first.kid.clone(),
+            signing_kid,
             signing_algorithm,
-            signing: Some(signing),
+            signing,
             published,
         })
+    }
+
+    /// Whether this ring holds the private half of its signing key.
+    pub fn can_sign(&self) -> bool {
+        self.signing.is_some()
     }
 
     pub fn signing_kid(&self) -> &str {
@@ -194,8 +241,10 @@ impl TokenKeys {
         self.published.iter().map(|k| k.jwk.clone()).collect()
     }
 
+    /// A JWT of `claims`, signed by the ring's first key; fails on a
+    /// verification-only ring.
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
-        let key = self.signing.as_ref().ok_or(TokenError::Signing)?;
+        let key = self.signing.as_ref().ok_or(TokenError::VerificationOnly)?;
         let mut header = Header::new(self.signing_algorithm);
         header.kid = Some(self.signing_kid.clone());
         jsonwebtoken::encode(&header, claims, key).map_err(|_| TokenError::Signing)
@@ -246,9 +295,19 @@ pub struct ProjectKeys {
 }
 
 impl ProjectKeys {
-    /// `{"projects": {"<projectId>": {"keys": [...]}, ...}}`. Key ids are
-    /// unique across projects, so a cached JWKS can never confuse two.
+    /// The signing document: `{"projects": {"<projectId>": {"keys": [...]}, ...}}`.
+    /// Key ids are unique across projects, so a cached JWKS can never confuse two.
     pub fn from_json(document: &str) -> Result<Self, TokenError> {
+        Self::from_document(document, KeyUse::Sign)
+    }
+
+    /// The public keys document: the same shape, `publicKeyPem` entries
+    /// only. Its rings verify and publish; none can sign.
+    pub fn from_public_json(document: &str) -> Result<Self, TokenError> {
+        Self::from_document(document, KeyUse::VerifyOnly)
+    }
+
+    fn from_document(document: &str, key_use: KeyUse) -> Result<Self, TokenError> {
         let doc: ProjectsDocument = serde_json::from_str(document).map_err(|_| {
             TokenError::Config("not a JSON object with 'projects': {<projectId>: {'keys': [...]}}".into())
         })?;
@@ -257,8 +316,8 @@ impl ProjectKeys {
         for (raw, ring) in &doc.projects {
             let project = ProjectId::parse(raw)
                 .ok_or_else(|| TokenError::Config(format!("project id '{raw}' must be letters and digits")))?;
-            let keys =
-                TokenKeys::from_entries(&ring.keys).map_err(|e| TokenError::Config(format!("project '{raw}': {e}")))?;
+            let keys = TokenKeys::from_entries(&ring.keys, key_use)
+                .map_err(|e| TokenError::Config(format!("project '{raw}': {e}")))?;
             for key in &keys.published {
                 if kids.contains(&key.kid) {
                     return Err(TokenError::Config(format!("kid '{}' is used by two projects", key.kid)));
@@ -286,7 +345,7 @@ impl ProjectKeys {
         for project in projects {
             if !self.rings.contains_key(project) {
                 return Err(TokenError::Config(format!(
-                    "project '{}' is served but has no signing keys",
+                    "project '{}' is served but has no key ring in the keys document",
                     project.as_str()
                 )));
             }
@@ -311,6 +370,26 @@ mod tests {
             .args(args)
             .output()
             .expect("openssl");
+        String::from_utf8(out.stdout).expect("PEM text")
+    }
+
+    /// The public half of a private key PEM, as `scripts/gen-keys.sh public` derives it.
+    fn public_pem(private: &str) -> String {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("openssl")
+            .args(["pkey", "-pubout"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(private.as_bytes())
+            .expect("write the PEM");
+        let out = child.wait_with_output().expect("openssl pkey");
+        assert!(out.status.success());
         String::from_utf8(out.stdout).expect("PEM text")
     }
 
@@ -451,6 +530,70 @@ mod tests {
         // A token of the old key still verifies during the rotation.
         let old = ring(&[("old", &pems()[0])]).sign(&refresh_claims()).unwrap();
         assert!(keys.verify_refresh(&old, &project(), NOW).is_ok());
+    }
+
+    #[test]
+    fn a_verification_only_ring_verifies_and_publishes_but_never_signs() {
+        let signing = ring(&[("new", &pems()[2]), ("old", &pems()[0])]);
+        let public = TokenKeys::verification_only_from_json(
+            &serde_json::json!({"keys": [
+                {"kid": "new", "publicKeyPem": public_pem(&pems()[2])},
+                {"kid": "old", "publicKeyPem": public_pem(&pems()[0])},
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        assert!(signing.can_sign());
+        assert!(!public.can_sign());
+        assert_eq!(public.sign(&refresh_claims()), Err(TokenError::VerificationOnly));
+        // The same JWKS as the signing ring's, and the same current key.
+        assert_eq!(
+            serde_json::to_value(public.jwks()).unwrap(),
+            serde_json::to_value(signing.jwks()).unwrap()
+        );
+        assert_eq!(
+            (public.signing_kid(), public.signing_algorithm()),
+            ("new", Algorithm::ES256)
+        );
+        // Tokens of the signing ring, of either key, verify.
+        let token = signing.sign(&refresh_claims()).unwrap();
+        assert!(public.verify_refresh(&token, &project(), NOW).is_ok());
+        let old = ring(&[("old", &pems()[0])]).sign(&refresh_claims()).unwrap();
+        assert!(public.verify_refresh(&old, &project(), NOW).is_ok());
+        let impostor = ring(&[("new", &pems()[3])]).sign(&refresh_claims()).unwrap();
+        assert_eq!(
+            public.verify_refresh(&impostor, &project(), NOW),
+            Err(TokenError::Rejected)
+        );
+    }
+
+    #[test]
+    fn the_two_documents_do_not_stand_in_for_each_other() {
+        let private =
+            serde_json::json!({"projects": {"P2Alpha": {"keys": [{"kid": "a1", "privateKeyPem": pems()[0]}]}}});
+        let public = serde_json::json!({"projects": {"P2Alpha": {"keys": [{"kid": "a1", "publicKeyPem": public_pem(&pems()[0])}]}}});
+        // A private key in the public document would reach functions that must not hold one.
+        let refused = ProjectKeys::from_public_json(&private.to_string()).err().unwrap();
+        assert!(refused.to_string().contains("privateKeyPem"), "{refused}");
+        // The public document cannot sign, so it cannot be the signing one.
+        assert!(ProjectKeys::from_json(&public.to_string()).is_err());
+        let keys = ProjectKeys::from_public_json(&public.to_string()).unwrap();
+        let ring = keys.for_project(&project()).unwrap();
+        assert!(!ring.can_sign());
+        assert!(keys.check_covers([&project()]).is_ok());
+        assert!(keys.check_covers([&ProjectId::parse("P2Other").unwrap()]).is_err());
+        // The shared checks hold in the public document too.
+        for bad in [
+            serde_json::json!({"projects": {"P2Alpha": {"keys": []}}}),
+            serde_json::json!({"projects": {"P2Alpha": {"keys": [{"kid": "a1", "publicKeyPem": "not a pem"}]}}}),
+            serde_json::json!({"projects": {"P2Alpha": {"keys": [{"kid": "a1"}]}}}),
+            serde_json::json!({"projects": {
+                "P2Alpha": {"keys": [{"kid": "same", "publicKeyPem": public_pem(&pems()[0])}]},
+                "P2Bravo": {"keys": [{"kid": "same", "publicKeyPem": public_pem(&pems()[1])}]},
+            }}),
+        ] {
+            assert!(ProjectKeys::from_public_json(&bad.to_string()).is_err(), "{bad}");
+        }
     }
 
     #[test]

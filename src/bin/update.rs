@@ -1,4 +1,6 @@
-//! Lambda function for POST /v1/auth/totp/update.
+//! Lambda function for POST /v1/auth/totp/update. It checks refresh JWTs
+//! against the public keys document only: it never holds a private key, so
+//! it cannot issue a token.
 
 use lambda_http::{service_fn, Error};
 use totp_lambda::app::{self, Function};
