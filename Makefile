@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make dev` and `make test`.
-.PHONY: dev test setup keys build clean
+.PHONY: dev test setup keys build package deploy clean
 
 dev: ## install what is missing, start DynamoDB Local, serve every function on :9000
 	bash scripts/dev.sh
@@ -14,6 +14,12 @@ build: ## Lambda artifacts for arm64 (what `sam build` runs)
 	bash scripts/setup.sh
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$$PWD/.venv/bin:$$PATH" cargo lambda build --release --arm64
+
+package: ## sam build: the functions for Lambda in .aws-sam/build (no Docker)
+	bash scripts/package.sh
+
+deploy: ## key secrets when missing, sam build, sam deploy (settings: samconfig.toml; CONFIG_ENV=…)
+	bash scripts/deploy.sh
 
 clean:
 	rm -rf target .dev .aws-sam

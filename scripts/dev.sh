@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make dev: installs what is missing, starts DynamoDB Local (unless
 # AWS_ENDPOINT_URL_DYNAMODB names another DynamoDB), creates the table,
-# and serves every function with `cargo lambda watch` on the contract's
-# paths. Ctrl-C stops everything it started.
+# serves every function with `cargo lambda watch` on the contract's
+# paths, and the page (web/) on its own origin, which the functions allow
+# (CORS as in AWS: only ALLOWED_ORIGINS). Ctrl-C stops everything it started.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -18,6 +19,11 @@ export SESSION_TTL_SECONDS=${SESSION_TTL_SECONDS:-600} REFRESH_TTL_SECONDS=${REF
 ensure_dev_keys "$PROJECT_ID"
 ensure_dev_management_keys "$PROJECT_ID"
 PORT=${PORT:-9000}
+# The page's own origin (as a static host would serve it), added to the
+# origins the functions allow; the shell's ALLOWED_ORIGINS are kept.
+WEB_PORT=${WEB_PORT:-$((PORT + 1))}
+web_url="http://127.0.0.1:$WEB_PORT"
+export ALLOWED_ORIGINS="${ALLOWED_ORIGINS:+$ALLOWED_ORIGINS,}$web_url,http://localhost:$WEB_PORT"
 
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
   ddb_port=${DYNAMODB_LOCAL_PORT:-8000}
@@ -28,19 +34,33 @@ cargo run -q --example create_table -- "$TABLE_NAME"
 
 # The functions see exactly these variables.
 export SIGNING_KEYS_FILE="$ROOT/.dev/signing-keys.json" ENCRYPTION_KEYS_FILE="$ROOT/.dev/encryption-keys.json"
+export PUBLIC_KEYS_FILE="$ROOT/.dev/public-keys.json"
 export MANAGEMENT_KEYS_FILE="$ROOT/.dev/management-keys.json"
 export RUST_LOG=${RUST_LOG:-info}
 write_watch_env "$ROOT/.dev/watch.env"
 
+# Every function built before anything is served (no request waits for a
+# compile), and their configuration tried first: a refused value stops here
+# with the function's own message instead of leaving requests waiting.
+echo "building the functions (once; later starts reuse the build)"
+cargo build -q --bins
+(set -a; source "$ROOT/.dev/watch.env"; set +a; cargo run -q --example check_config) || {
+  echo "make dev: fix the setting above and run it again" >&2; exit 1; }
+build_web
+start_web "$WEB_PORT" "http://127.0.0.1:$PORT" "${PROJECT_ID%%,*}" "$ROOT/.dev/web.log"
+
+start_watch "$PORT" "$ROOT/.dev/watch.env"
+wait_for_port "$PORT" 120 "cargo lambda watch"
 cat <<MSG
 
-  totp-lambda is starting (each function compiles on its first request)
+  totp-lambda is ready (every function is built)
   base URL:   http://127.0.0.1:$PORT
+  page:       $web_url/  (sign up and sign in in a browser)
+  CORS:       ALLOWED_ORIGINS=$ALLOWED_ORIGINS
   project id: ${PROJECT_ID%%,*}
   DynamoDB:   $AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
   management keys (Bearer <projectId>:<key> on /v1/mgmt/...; set MANAGEMENT_KEYS to choose):
 $(printf '%s\n' "${DEV_MANAGEMENT_KEYS//,/$'\n'}" | sed 's/^/    /')
 
 MSG
-start_watch "$PORT" "$ROOT/.dev/watch.env"
 wait "${STARTED_PIDS[-1]}"

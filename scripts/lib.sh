@@ -42,17 +42,23 @@ start_moto() {
   wait_for_port "$port" 60 "moto"
 }
 
-# start_watch PORT ENV_FILE [LOG [CONCURRENCY]]: every function under
-# `cargo lambda watch` on loopback, routed by the contract paths in
-# Cargo.toml; CONCURRENCY instances per function (1 unless given), so tests
-# can race requests against each other as Lambda would.
+# start_watch PORT ENV_FILE [LOG [CONCURRENCY [WATCH_ARGS...]]]: every
+# function under `cargo lambda watch` on loopback, routed by the contract
+# paths in Cargo.toml; CONCURRENCY instances per function (1 unless given), so
+# tests can race requests against each other as Lambda would; WATCH_ARGS go
+# to `cargo lambda watch` as they are. Its own CORS answers are off: the
+# functions apply ALLOWED_ORIGINS as API Gateway does in AWS (src/http/cors.rs).
 start_watch() {
   local log=${3:-} concurrency=${4:-1}
   local command=("$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 -P "$1" --env-file "$2"
-    --concurrency "$concurrency")
+    --concurrency "$concurrency" --disable-cors "${@:5}")
   # Without a log file the watcher shares this script's output, unredirected:
   # reopening /dev/stdout would truncate a file that output goes to.
-  if [ -n "$log" ]; then "${command[@]}" >"$log" 2>&1 & else "${command[@]}" & fi
+  # The watcher's own logging stays at warn (WATCH_RUST_LOG): at info it prints
+  # its whole configuration as one line on exit. The functions get RUST_LOG
+  # from the env file.
+  if [ -n "$log" ]; then RUST_LOG=${WATCH_RUST_LOG:-warn} "${command[@]}" >"$log" 2>&1 &
+  else RUST_LOG=${WATCH_RUST_LOG:-warn} "${command[@]}" & fi
   STARTED_PIDS+=($!)
 }
 
@@ -78,6 +84,8 @@ have = json.load(open(sys.argv[1])).get("projects", {})
 sys.exit(0 if all(p.strip() in have for p in sys.argv[2].split(",") if p.strip()) else 1)' "$signing" "$1" 2>/dev/null; then
     "$ROOT/scripts/gen-keys.sh" signing "dev-$(date +%Y%m%d)" "$1" >"$signing"
   fi
+  # The public halves, for the functions that only check or publish signatures.
+  "$ROOT/scripts/gen-keys.sh" public <"$signing" >"$ROOT/.dev/public-keys.json"
   if [ ! -f "$ROOT/.dev/encryption-keys.json" ]; then
     "$ROOT/scripts/gen-keys.sh" encryption "dev-$(date +%Y%m%d)" >"$ROOT/.dev/encryption-keys.json"
   fi
@@ -116,10 +124,26 @@ write_watch_env() {
   {
     local name
     for name in PROJECT_ID TOTP_ISSUER TABLE_NAME PENDING_TTL_SECONDS LOCKOUT_MAX_ATTEMPTS LOCKOUT_WINDOW_SECONDS \
-      SESSION_TTL_SECONDS REFRESH_TTL_SECONDS LOCKOUT_DAILY_MAX_FAILURES LOCKOUT_DAILY_WINDOW_SECONDS \
+      SESSION_TTL_SECONDS REFRESH_TTL_SECONDS LOCKOUT_DAILY_MAX_FAILURES LOCKOUT_DAILY_WINDOW_SECONDS ALLOWED_ORIGINS \
       AWS_ENDPOINT_URL_DYNAMODB AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED \
-      SIGNING_KEYS_FILE ENCRYPTION_KEYS_FILE MANAGEMENT_KEYS_FILE RUST_LOG; do
+      SIGNING_KEYS_FILE PUBLIC_KEYS_FILE ENCRYPTION_KEYS_FILE MANAGEMENT_KEYS_FILE RUST_LOG; do
       if [ -n "${!name:-}" ]; then printf '%s="%s"\n' "$name" "${!name}"; fi
     done
   } >"$1"
+}
+
+# build_web: the page (web/) bundled into web/dist with its pinned SDK
+# (node_modules installed by setup.sh). About a second.
+build_web() {
+  npm --prefix "$ROOT/web" run --silent build >/dev/null
+}
+
+# start_web PORT BASE_URL PROJECT_ID [LOG]: serves web/dist on loopback, its
+# config.js pointing the page at BASE_URL and PROJECT_ID. The page's origin
+# is http://127.0.0.1:PORT: it calls the API only if ALLOWED_ORIGINS names it.
+start_web() {
+  local log=${4:-/dev/null}
+  python3 "$ROOT/web/serve.py" "$1" "$2" "$3" >>"$log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_for_port "$1" 30 "the web page server"
 }

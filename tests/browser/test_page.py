@@ -1,0 +1,232 @@
+"""The enrollment page (web/) in headless Chromium, as a person uses it:
+sign up, scan the QR, type the code, see the session, refresh, sign out, see
+the old session refused, sign in again; the errors a person meets; and a page
+on an origin that ALLOWED_ORIGINS does not name, which the browser stops."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pyotp
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from browser_support import ROOT, Settings, decode_qr, origin_of
+
+DOCS_SCREENSHOT = ROOT / "docs" / "browser.png"
+WAIT_SECONDS = 30
+
+
+class Page:
+    """The page in one browser, with a screenshot of each step."""
+
+    def __init__(self, driver: webdriver.Chrome, shots: Path, name: str) -> None:
+        self.driver, self.shots, self.name, self.count = driver, shots, name, 0
+
+    def open(self, url: str) -> None:
+        self.driver.get(url)
+        self.wait_state("start")
+
+    def shot(self, step: str) -> Path:
+        self.count += 1
+        path = self.shots / f"{self.name}-{self.count:02d}-{step}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+    def el(self, element_id: str):
+        return self.driver.find_element(By.ID, element_id)
+
+    def state(self) -> str:
+        return self.driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") or ""
+
+    def wait_state(self, state: str) -> None:
+        try:
+            WebDriverWait(self.driver, WAIT_SECONDS).until(lambda _: self.state() == state)
+        except Exception:
+            self.shot(f"expected-{state}")
+            raise AssertionError(f"page stayed in {self.state()!r}, expected {state!r}: {self.message()}")
+
+    def message(self) -> str:
+        return self.el("message-text").text
+
+    def message_code(self) -> str:
+        return self.el("message").get_attribute("data-code") or ""
+
+    def click(self, element_id: str) -> None:
+        """Clicks and waits for the page to finish the call it starts."""
+        self.el(element_id).click()
+        WebDriverWait(self.driver, WAIT_SECONDS).until(
+            lambda d: "busy" not in (d.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
+        )
+
+    def wait_message(self, code: str) -> str:
+        try:
+            WebDriverWait(self.driver, WAIT_SECONDS).until(lambda _: self.message_code() == code)
+        except Exception:
+            self.shot(f"expected-{code}")
+            raise AssertionError(f"expected message {code!r}, page says {self.message_code()!r}: {self.message()}")
+        return self.message()
+
+    def type(self, element_id: str, text: str) -> None:
+        field = self.el(element_id)
+        field.clear()
+        field.send_keys(text)
+
+    def start_sign_up(self, login_id: str, name: str = "") -> None:
+        self.type("login-id", login_id)
+        self.type("name", name)
+        self.click("sign-up")
+
+    def submit_code(self, code: str) -> None:
+        self.type("code", code)
+        self.click("verify")
+
+    def session_expiry(self) -> str:
+        return self.el("session-expiry").text
+
+
+def new_login_id(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def read_enrollment(page: Page, zbarimg: str) -> tuple[str, pyotp.TOTP]:
+    """Decodes the QR as the page shows it (a screenshot of the image, not its
+    data) and checks that it agrees with the key written under it."""
+    qr = page.el("qr")
+    WebDriverWait(page.driver, WAIT_SECONDS).until(
+        lambda _: page.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", qr)
+    )
+    png = page.shots / f"{page.name}-qr.png"
+    png.write_bytes(qr.screenshot_as_png)
+    uri = decode_qr(zbarimg, png)
+    parsed = urlparse(uri)
+    assert parsed.scheme == "otpauth" and parsed.netloc == "totp", uri
+    params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    secret = params["secret"]
+    shown_key = page.el("key").text.replace(" ", "")
+    assert shown_key == secret, "the key under the QR code is not the one in it"
+    return unquote(parsed.path.lstrip("/")), pyotp.TOTP(secret)
+
+
+def wrong_code(totp: pyotp.TOTP) -> str:
+    """A code outside the service's window (one step either side)."""
+    now = time.time()
+    valid = {totp.at(now + offset) for offset in (-60, -30, 0, 30, 60)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+
+
+def test_sign_up_sign_in_refresh_and_sign_out(browser, shots: Path, settings: Settings, zbarimg: str) -> None:
+    page = Page(browser, shots, "flow")
+    page.open(settings.web_url)
+    assert settings.base_url in page.el("service").text
+    page.shot("start")
+
+    login_id = new_login_id("alice")
+    page.start_sign_up(login_id, "Alice Example")
+    page.wait_state("code")
+    assert page.el("enrollment").is_displayed()
+    label, totp = read_enrollment(page, zbarimg)
+    assert label.endswith(f":{login_id}"), label
+    page.shot("enrollment")
+
+    # The code an authenticator app shows now (pyotp: independent of the service).
+    enrolled_at = time.time()
+    page.submit_code(totp.at(enrolled_at))
+    page.wait_state("session")
+    assert page.wait_message("signed-in").startswith("Your authenticator app is set up")
+    assert page.el("user-login").text == login_id
+    assert page.el("user-name").text == "Alice Example"
+    assert page.el("user-id").text not in ("", "—")
+    assert re.search(r"\(in \d+ (seconds?|minutes?|hours?)", page.session_expiry()), page.session_expiry()
+    page.shot("signed-in")
+    # The README's picture: the page's card, signed in. Written into docs/ only
+    # when asked (UPDATE_DOCS_SCREENSHOT=1 make test), so a test run leaves the
+    # tracked file alone; target/browser/ always gets it.
+    card = page.driver.find_element(By.TAG_NAME, "main").screenshot_as_png
+    (ROOT / "target" / "browser" / "readme.png").write_bytes(card)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        DOCS_SCREENSHOT.write_bytes(card)
+
+    # Refresh: a new session JWT, so a later expiry (make test's sessions last seconds).
+    before = page.session_expiry().split(" ")[0]
+    time.sleep(1.2)
+    page.click("refresh")
+    assert page.wait_message("signed-in").startswith("Session refreshed")
+    assert page.session_expiry().split(" ")[0] != before, "refresh did not bring a new session token"
+    page.shot("refreshed")
+
+    page.click("me")
+    assert login_id in page.wait_message("me")
+
+    page.click("sign-out")
+    page.wait_state("signed-out")
+    page.wait_message("signed-out")
+    page.shot("signed-out")
+    page.click("old-session")
+    assert "refuses the old session" in page.wait_message("E064001")
+    page.shot("old-session-refused")
+
+    # Back as a returning user: sign-up says the account exists and offers sign-in.
+    page.click("again")
+    page.wait_state("start")
+    page.start_sign_up(login_id)
+    assert "already has an authenticator app" in page.wait_message("E062107")
+    page.shot("already-registered")
+    page.click("message-action")
+    page.wait_state("code")
+    assert not page.el("enrollment").is_displayed()
+    # The app's next code (each code works once; the service accepts one step ahead).
+    page.submit_code(totp.at(enrolled_at + 30))
+    page.wait_state("session")
+    assert page.wait_message("signed-in") == "You are signed in."
+    assert page.el("user-login").text == login_id
+    page.shot("signed-in-again")
+
+
+def test_wrong_codes_then_lockout_with_the_wait(browser, shots: Path, settings: Settings, zbarimg: str) -> None:
+    page = Page(browser, shots, "lockout")
+    page.open(settings.web_url)
+    page.start_sign_up(new_login_id("bob"))
+    page.wait_state("code")
+    _, totp = read_enrollment(page, zbarimg)
+
+    page.submit_code(wrong_code(totp))
+    assert "That code is not right" in page.wait_message("E061102")
+    page.shot("wrong-code")
+
+    # make test's functions allow 5 codes per window; the next is refused with Retry-After.
+    for _ in range(6):
+        page.submit_code(wrong_code(totp))
+        WebDriverWait(page.driver, WAIT_SECONDS).until(lambda _: page.message_code() in ("E061102", "E061103"))
+        if page.message_code() == "E061103":
+            break
+    text = page.wait_message("E061103")
+    page.shot("locked-out")
+    # The wait comes from the Retry-After header, which only an exposed header lets the page read.
+    assert re.search(r"try again in \d+ (seconds?|minutes?|hours?)", text), text
+    # Even the right code is refused while locked out.
+    page.submit_code(totp.now())
+    page.wait_message("E061103")
+    assert page.state() == "code"
+
+
+def test_a_page_on_another_origin_cannot_call_the_api(browser, shots: Path, settings: Settings) -> None:
+    origin = origin_of(settings.blocked_web_url)
+    assert origin not in settings.allowed_origins
+    page = Page(browser, shots, "blocked")
+    page.open(settings.blocked_web_url)
+    page.start_sign_up(new_login_id("mallory"))
+    text = page.wait_message("network")
+    page.shot("blocked")
+    assert "Could not reach the sign-in service" in text and origin in text
+    assert page.state() == "start"
+    # The browser, not the service, stopped it: the console names the CORS policy.
+    console = " ".join(entry.get("message", "") for entry in browser.get_log("browser"))
+    assert "CORS policy" in console, console
