@@ -8,9 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_secretsmanager::config::{Credentials, Region};
-use common::unique_table;
+use common::{local_services, moto_sdk_config, unique_table};
 use serde_json::Value;
 use totp_lambda::app::KeySource;
 use totp_lambda::domain::{LoginId, ProjectId};
@@ -19,18 +17,8 @@ use totp_lambda::otpauth::TotpSecret;
 use totp_lambda::secret_box::{Binding, Field, SecretBox};
 use totp_lambda::tokens::ProjectKeys;
 
-fn moto() -> String {
-    std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT must point at moto's server: run the tests with `make test`")
-}
-
 async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .endpoint_url(moto())
-        .timeout_config(totp_lambda::app::timeouts())
-        .load()
-        .await
+    moto_sdk_config().await
 }
 
 fn root() -> &'static Path {
@@ -68,7 +56,7 @@ impl Deployment {
             .arg(root().join("scripts/deploy_aws.py"))
             .args(["secrets", "--config-file"])
             .arg(self.config(projects))
-            .env("AWS_ENDPOINT_URL", moto())
+            .env("AWS_ENDPOINT_URL", local_services::moto_endpoint())
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "local")
             .env("AWS_SECRET_ACCESS_KEY", "local")

@@ -9,14 +9,21 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-#[tokio::test(flavor = "current_thread")]
-async fn logs_of_a_full_flow_hold_no_secrets() {
+/// Everything logged on this thread from now on, at every level, as the
+/// functions format it; until the guard drops.
+fn capture_logs() -> (Capture, tracing::subscriber::DefaultGuard) {
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber =
         totp_lambda::telemetry::subscriber(move || writer.clone(), totp_lambda::telemetry::filter("trace"));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(subscriber);
     tracing::callsite::rebuild_interest_cache();
+    (capture, guard)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_of_a_full_flow_hold_no_secrets() {
+    let (capture, _guard) = capture_logs();
 
     let h = Harness::new().await;
     let mut secrets: Vec<String> = Vec::new();
@@ -86,12 +93,7 @@ async fn logs_of_a_full_flow_hold_no_secrets() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn every_management_call_is_audited_without_naming_anyone() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber =
-        totp_lambda::telemetry::subscriber(move || writer.clone(), totp_lambda::telemetry::filter("trace"));
-    let _guard = tracing::subscriber::set_default(subscriber);
-    tracing::callsite::rebuild_interest_cache();
+    let (capture, _guard) = capture_logs();
 
     let h = Harness::new().await;
     let (key, signed_in) = h.register("audited@example.com").await;

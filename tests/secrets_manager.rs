@@ -4,25 +4,13 @@
 
 mod common;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_secretsmanager::config::{Credentials, Region};
 use common::*;
 use totp_lambda::app::KeySource;
 use totp_lambda::secret_box::SecretBox;
 use totp_lambda::tokens::ProjectKeys;
 
-fn moto() -> String {
-    local_services::moto_endpoint()
-}
-
 async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .endpoint_url(moto())
-        .timeout_config(totp_lambda::app::timeouts())
-        .load()
-        .await
+    moto_sdk_config().await
 }
 
 /// Stores `value` as a new secret (unique name) and returns its ARN.

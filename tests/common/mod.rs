@@ -36,6 +36,17 @@ pub fn endpoint() -> String {
     local_services::dynamodb_endpoint()
 }
 
+/// The AWS configuration of the tests that use Secrets Manager: moto's
+/// server, local credentials, the functions' own timeouts.
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    totp_lambda::app::sdk_config_loader()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .endpoint_url(local_services::moto_endpoint())
+        .load()
+        .await
+}
+
 /// A client for `endpoint` with the functions' own configuration
 /// (`app::sdk_config_loader`: timeouts, retries), local credentials.
 pub async fn dynamodb_client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {

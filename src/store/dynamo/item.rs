@@ -63,17 +63,14 @@ impl Item {
     }
 
     pub(super) fn number(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        match self.0.get(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::N(v)) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| StoreError::Corrupt(format!("{name} is not a whole number"))),
-            Some(_) => Err(StoreError::Corrupt(format!("{name} is not a number"))),
-        }
+        self.parsed(name)
     }
 
     fn signed(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.parsed(name)
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
         match self.0.get(name) {
             None | Some(AttributeValue::Null(_)) => Ok(None),
             Some(AttributeValue::N(v)) => v
