@@ -75,6 +75,7 @@ TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
   .venv/bin/pytest tests/e2e -q -p no:cacheprovider
 
 step "browser: the page (web/) in headless Chromium, and the CORS policy"
+echo "screenshots of each step: target/browser/ (UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/browser.png)"
 build_web
 for page_port in "$web_port" "$blocked_web_port"; do
   start_web "$page_port" "http://127.0.0.1:$port" P2E2eProjectAlpha "$ROOT/.dev/web-e2e.log"
@@ -82,4 +83,3 @@ done
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_ALLOWED_ORIGINS="$web_origin" \
 TOTP_WEB_URL="$web_origin/" TOTP_BLOCKED_WEB_URL="http://127.0.0.1:$blocked_web_port/" \
   .venv/bin/pytest tests/browser -q -p no:cacheprovider
-echo "screenshots of each step: target/browser/ (UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/browser.png)"
