@@ -3,12 +3,12 @@
 //! POST /v1/mgmt/user/delete, GET /v1/mgmt/user?loginId=…, POST
 //! /v1/mgmt/user/logout. Every call writes one audit line.
 
-use lambda_http::http::{header, Method};
+use lambda_http::http::Method;
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{json_body, serve, user_json, HandlerResult};
+use super::{bearer_credentials, json_body, route_of, serve, user_json, HandlerResult};
 use crate::config::Config;
 use crate::domain::{LoginId, ProjectId};
 use crate::error::Error;
@@ -26,16 +26,15 @@ pub enum ManagementRoute {
 
 impl ManagementRoute {
     pub fn of(path: &str) -> Option<Self> {
-        let path = path.trim_end_matches('/');
-        [
-            ("/v1/mgmt/user/totp/delete", ManagementRoute::RemoveTotp),
-            ("/v1/mgmt/user/delete", ManagementRoute::Delete),
-            ("/v1/mgmt/user/logout", ManagementRoute::Logout),
-            ("/v1/mgmt/user", ManagementRoute::Load),
-        ]
-        .into_iter()
-        .find(|(suffix, _)| path.ends_with(suffix))
-        .map(|(_, route)| route)
+        route_of(
+            path,
+            &[
+                ("/v1/mgmt/user/totp/delete", ManagementRoute::RemoveTotp),
+                ("/v1/mgmt/user/delete", ManagementRoute::Delete),
+                ("/v1/mgmt/user/logout", ManagementRoute::Logout),
+                ("/v1/mgmt/user", ManagementRoute::Load),
+            ],
+        )
     }
 
     fn name_and_method(self) -> (&'static str, Method) {
@@ -56,16 +55,8 @@ fn authenticate<'k>(
     config: &Config,
     keys: &'k ManagementKeys,
 ) -> Result<(ProjectId, &'k str), Error> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(Error::ManagementKeyRefused)?;
-    let (scheme, credentials) = value.trim().split_once(' ').ok_or(Error::ManagementKeyRefused)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Error::ManagementKeyRefused);
-    }
-    let (project, key) = credentials.trim().split_once(':').ok_or(Error::ManagementKeyRefused)?;
+    let credentials = bearer_credentials(request).ok_or(Error::ManagementKeyRefused)?;
+    let (project, key) = credentials.split_once(':').ok_or(Error::ManagementKeyRefused)?;
     let project = config.serves(project).ok_or(Error::ManagementKeyRefused)?;
     let key_id = keys.authenticate(&project, key).ok_or(Error::ManagementKeyRefused)?;
     Ok((project, key_id))

@@ -91,17 +91,26 @@ pub struct Bearer {
     pub jwt: Option<String>,
 }
 
+/// What follows `Bearer ` in the Authorization header, trimmed.
+pub(crate) fn bearer_credentials(request: &Request) -> Option<&str> {
+    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+}
+
+/// The route of `path` in `routes`, matched at the end of the path: API
+/// Gateway may put a stage or a base path in front. Longer suffixes first.
+pub(crate) fn route_of<R: Copy>(path: &str, routes: &[(&str, R)]) -> Option<R> {
+    let path = path.trim_end_matches('/');
+    routes
+        .iter()
+        .find(|(suffix, _)| path.ends_with(suffix))
+        .map(|(_, route)| *route)
+}
+
 pub fn bearer(request: &Request, config: &Config) -> Result<Bearer, Error> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(Error::Unauthorized)?;
-    let (scheme, credentials) = value.trim().split_once(' ').ok_or(Error::Unauthorized)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Error::Unauthorized);
-    }
-    let mut parts = credentials.trim().split(':');
+    let credentials = bearer_credentials(request).ok_or(Error::Unauthorized)?;
+    let mut parts = credentials.split(':');
     let project = parts.next().and_then(|p| config.serves(p)).ok_or(Error::Unauthorized)?;
     // The part with two dots is the JWT; a management key suffix is ignored.
     let jwt = parts.find(|p| p.matches('.').count() == 2).map(str::to_owned);

@@ -5,13 +5,12 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 
-use super::{bearer, jwt_response_json, serve, user_json, HandlerResult};
+use super::{bearer, jwt_response_json, route_of, serve, user_json, HandlerResult};
 use crate::error::Error;
 use crate::service::App;
 use crate::store::Store;
 
-/// Which session route a path names (API Gateway may put a stage or a base
-/// path in front, so the contract path is matched at the end).
+/// Which session route a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionRoute {
     Refresh,
@@ -22,16 +21,15 @@ pub enum SessionRoute {
 
 impl SessionRoute {
     pub fn of(path: &str) -> Option<Self> {
-        let path = path.trim_end_matches('/');
-        [
-            ("/v1/auth/refresh", SessionRoute::Refresh),
-            ("/v1/auth/logout", SessionRoute::Logout),
-            ("/v1/auth/logoutall", SessionRoute::LogoutAll),
-            ("/v1/auth/me", SessionRoute::Me),
-        ]
-        .into_iter()
-        .find(|(suffix, _)| path.ends_with(suffix))
-        .map(|(_, route)| route)
+        route_of(
+            path,
+            &[
+                ("/v1/auth/refresh", SessionRoute::Refresh),
+                ("/v1/auth/logout", SessionRoute::Logout),
+                ("/v1/auth/logoutall", SessionRoute::LogoutAll),
+                ("/v1/auth/me", SessionRoute::Me),
+            ],
+        )
     }
 }
 

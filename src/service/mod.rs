@@ -200,10 +200,7 @@ impl<S: Store> App<S> {
             ..self.claims(project, &user, REFRESH_DRN, refresh_ttl, now)
         };
         let refresh = RefreshJwt {
-            jwt: self
-                .tokens(project)?
-                .sign(&refresh)
-                .map_err(|_| internal("signing a token failed"))?,
+            jwt: self.sign(project, &refresh)?,
             expires_at: refresh.exp,
         };
         self.with_session(project, user, first_seen, session, refresh, now)
@@ -229,10 +226,7 @@ impl<S: Store> App<S> {
             su: extra.stepped_up.then_some(true),
             ..self.claims(project, &user, SESSION_DRN, ttl, now)
         };
-        let session_jwt = self
-            .tokens(project)?
-            .sign(&session)
-            .map_err(|_| internal("signing a token failed"))?;
+        let session_jwt = self.sign(project, &session)?;
         Ok(SignedIn {
             session_jwt,
             refresh_jwt: refresh.jwt,
@@ -241,6 +235,12 @@ impl<S: Store> App<S> {
             user,
             first_seen,
         })
+    }
+
+    fn sign(&self, project: &ProjectId, claims: &Claims) -> Result<String, Error> {
+        self.tokens(project)?
+            .sign(claims)
+            .map_err(|_| internal("signing a token failed"))
     }
 
     fn claims(&self, project: &ProjectId, user: &UserView, drn: &str, ttl: u64, now: u64) -> Claims {
