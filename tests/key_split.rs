@@ -157,7 +157,8 @@ async fn a_function_built_for_verification_cannot_sign() {
     // The public document only: no private key anywhere in reach.
     let public_only = with(&[("PUBLIC_KEYS_FILE", &public_file)]);
     let signing_only = with(&[("SIGNING_KEYS_FILE", &signing_file)]);
-    let sdk = app::sdk_config().await;
+    // The functions' configuration, on DynamoDB Local (make test's or the binary's own).
+    let sdk = local_sdk_config(&endpoint()).await;
 
     let mut update = app::build_from(Function::Update, &sdk, &public_only).await.unwrap();
     update.clock = h.app.clock.clone();

@@ -39,24 +39,23 @@ pub fn endpoint() -> String {
 /// The AWS configuration of the tests that use Secrets Manager: moto's
 /// server, local credentials, the functions' own timeouts.
 pub async fn moto_sdk_config() -> aws_config::SdkConfig {
-    totp_lambda::app::sdk_config_loader()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .endpoint_url(local_services::moto_endpoint())
-        .load()
-        .await
+    local_sdk_config(&local_services::moto_endpoint()).await
 }
 
 /// A client for `endpoint` with the functions' own configuration
 /// (`app::sdk_config_loader`: timeouts, retries), local credentials.
 pub async fn dynamodb_client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let sdk = totp_lambda::app::sdk_config_loader()
+    aws_sdk_dynamodb::Client::new(&local_sdk_config(endpoint).await)
+}
+
+/// The functions' own AWS configuration, pointed at a local service.
+pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    totp_lambda::app::sdk_config_loader()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
         .endpoint_url(endpoint)
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&sdk)
+        .await
 }
 
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
