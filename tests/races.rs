@@ -113,7 +113,7 @@ async fn a_second_completion_of_one_sign_up_fails() {
         let enrollment = enrollment.clone();
         async move {
             store
-                .complete_signup(&key, &enrollment, step, "U2FIRST", now)
+                .complete_signup(&key, "A-competitor", &enrollment, step, "U2FIRST", now)
                 .await
                 .map(|_| ())
         }
@@ -154,7 +154,7 @@ async fn a_key_promotion_between_read_and_write_makes_a_sign_in_with_the_old_key
         async move {
             let promoted = pending.secret.clone();
             store
-                .promote_pending_key(&key, &pending, &promoted, step - 1, now)
+                .promote_pending_key(&key, "A-competitor", &pending, &promoted, step - 1, now)
                 .await
                 .map(|_| ())
         }
@@ -228,6 +228,7 @@ async fn a_promotion_at_a_step_already_passed_fails() {
             let enrollment = enrollment.clone();
             async move {
                 let sign_in = SignIn {
+                    attempt_id: "A-competitor",
                     enrollment_id: &enrollment,
                     step: later_step,
                     end_other_sessions: false,
@@ -266,8 +267,8 @@ async fn an_attempt_counted_between_read_and_write_is_counted_against_the_limit(
             long: WindowStep::Continue { start: long_start },
             long_limit: 20,
         };
-        store.take_attempt(&key, &take, None).await?;
-        store.take_attempt(&key, &take, None).await
+        store.take_attempt(&key, "A-competitor-1", &take, None).await?;
+        store.take_attempt(&key, "A-competitor-2", &take, None).await
     }));
     let (status, body) = call_verify(
         &racing,
@@ -305,7 +306,7 @@ async fn a_window_opened_between_read_and_write_is_joined_not_reset() {
                 },
                 long_limit: 20,
             };
-            store.take_attempt(&key, &take, None).await
+            store.take_attempt(&key, "A-competitor", &take, None).await
         },
     ));
     let (status, _) = call_verify(

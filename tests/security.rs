@@ -156,6 +156,76 @@ async fn parallel_wrong_guesses_cannot_exceed_the_limit() {
     assert_eq!(items[0]["attempts"].as_n().unwrap(), "5");
 }
 
+/// A harness whose App loses the first answer to every write that names
+/// an attempt (taking one, and each success write): each lands, then the
+/// SDK's retry sends it again, as after a timeout.
+async fn losing_answers() -> (Harness, lost_answers::LoseFirstAnswer) {
+    let mut h = Harness::new().await;
+    let lose = lost_answers::LoseFirstAnswer::to_requests_with(":attemptId");
+    let client = lost_answers::client_losing(&endpoint(), &lose).await;
+    h.app.store = DynamoStore::new(client, h.table.clone());
+    (h, lose)
+}
+
+/// Counted twice, a slow table would lock users out after fewer wrong codes
+/// than promised.
+#[tokio::test]
+async fn an_attempt_whose_answer_was_lost_counts_once() {
+    let (h, lose) = losing_answers().await;
+    let (key, _) = h.register("lost-answer@example.com").await;
+    h.advance(30);
+    let lost_before = lose.lost();
+    // The first opens the short window, the others add to it: both kinds of write.
+    for n in 1..=5u32 {
+        let (status, body) = h.verify("lost-answer@example.com", &wrong_code(&key, h.now())).await;
+        assert_eq!(status, 401, "wrong code {n} is evaluated: {body}");
+        assert_eq!(lose.lost() - lost_before, n as usize, "attempt {n}'s answer was lost");
+        let item = &h.scan().await[0];
+        assert_eq!(
+            item["attempts"].as_n().unwrap(),
+            &n.to_string(),
+            "attempt {n} counted once"
+        );
+    }
+    let (status, _) = h.verify("lost-answer@example.com", &code(&key, h.now())).await;
+    assert_eq!(status, 429, "and the sixth is refused");
+}
+
+/// A success that landed must not turn into "wrong code" because the
+/// retry of its write found its own result; a replay still must.
+#[tokio::test]
+async fn a_success_whose_answer_was_lost_still_signs_in() {
+    let (h, lose) = losing_answers().await;
+    // Completing the sign-up: the attempt and the completion both lost once.
+    let (key, first) = h.register("lost-success@example.com").await;
+    assert_eq!(lose.lost(), 2);
+    assert_eq!(first["firstSeen"], true);
+    // A sign-in.
+    h.advance(30);
+    let now_code = code(&key, h.now());
+    let (status, body) = h.verify("lost-success@example.com", &now_code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(lose.lost(), 4);
+    let (status, _) = h.verify("lost-success@example.com", &now_code).await;
+    assert_eq!(status, 401, "the same code again is a replay");
+    // A new key's first code.
+    let refresh = refresh_of(&body);
+    let (status, update) = h
+        .update(&bearer(&format!("{PROJECT}:{refresh}")), "lost-success@example.com")
+        .await;
+    assert_eq!(status, 200, "{update}");
+    h.advance(30);
+    let lost_before = lose.lost();
+    let new_key = update["key"].as_str().unwrap();
+    let (status, body) = h.verify("lost-success@example.com", &code(new_key, h.now())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(lose.lost() - lost_before, 2);
+    assert!(
+        !h.scan().await[0].contains_key("pendingSecret"),
+        "the new key is the key"
+    );
+}
+
 #[tokio::test]
 async fn parallel_wrong_guesses_cannot_exceed_the_long_window_either() {
     let h = Harness::with_config(|c| c.lockout_max_attempts = 100).await;

@@ -136,20 +136,30 @@ impl<S: Store> App<S> {
 
     /// Takes one attempt from the user's lockout budget before a code is
     /// even looked at, so parallel guesses cannot exceed the limit. The
-    /// same write removes an expired pending key.
-    async fn take_attempt(&self, key: &UserKey, record: &UserRecord, now: u64) -> Result<(), Error> {
+    /// same write removes an expired pending key. Returns the attempt's id,
+    /// which the success write, if any, records.
+    async fn take_attempt(&self, key: &UserKey, record: &UserRecord, now: u64) -> Result<String, Error> {
         let policy = LockoutPolicy::of(&self.config);
+        let attempt_id = random_id("A", 10)?;
         let (mut observed, mut expired) = (record.attempts, expired_pending(record, now));
         for _ in 0..ATTEMPT_RETRIES {
             let written = match plan_attempt(observed, policy, now) {
                 AttemptPlan::Locked { retry_after } => return Err(Error::LockedOut { retry_after }),
-                AttemptPlan::Take(take) => self.store.take_attempt(key, &take, expired.as_deref()).await,
+                AttemptPlan::Take(take) => {
+                    self.store
+                        .take_attempt(key, &attempt_id, &take, expired.as_deref())
+                        .await
+                }
             };
             match written {
-                Ok(()) => return Ok(()),
-                // Someone else counted (or wrote) first: look again.
+                Ok(()) => return Ok(attempt_id),
+                // Someone else counted (or wrote) first, or this attempt's
+                // own write landed and only its answer was lost: look again.
                 Err(StoreError::Conflict) => {
                     let fresh = self.live_record(key, now).await?;
+                    if fresh.counted_attempts.contains(&attempt_id) {
+                        return Ok(attempt_id);
+                    }
                     (observed, expired) = (fresh.attempts, expired_pending(&fresh, now));
                 }
                 Err(e) => return Err(storage(e)),
@@ -157,6 +167,27 @@ impl<S: Store> App<S> {
         }
         // Sustained contention on one user: transient by nature.
         Err(Error::LockedOut { retry_after: 1 })
+    }
+
+    /// The outcome of a success write. Its condition failing means another
+    /// request won the race (a replay, a newer signup, a racing verify: the
+    /// code then answers like a wrong one), unless the
+    /// write was this attempt's own: it landed, its answer was lost, and
+    /// the SDK's retry found the condition no longer true.
+    async fn settle_success(
+        &self,
+        key: &UserKey,
+        attempt: &str,
+        written: Result<u64, StoreError>,
+    ) -> Result<u64, Error> {
+        match written {
+            Ok(generation) => Ok(generation),
+            Err(StoreError::Conflict) => match self.store.get(key).await.map_err(storage)? {
+                Some(record) if record.accepted_attempt.as_deref() == Some(attempt) => Ok(record.session_generation),
+                _ => Err(Error::WrongCode),
+            },
+            Err(e) => Err(storage(e)),
+        }
     }
 
     /// The user named in the body, for update and step-up: the refresh
@@ -183,7 +214,7 @@ impl<S: Store> App<S> {
         } else {
             self.live_record(&key, now).await?
         };
-        self.take_attempt(&key, &record, now).await?;
+        let attempt = self.take_attempt(&key, &record, now).await?;
 
         let code = request.code.as_str();
         let current = match &record.secret {
@@ -225,11 +256,11 @@ impl<S: Store> App<S> {
             match (&record.status, fresh(current_step), fresh(pending_step), &pending) {
                 (Status::Pending { .. }, Some(step), _, _) => {
                     let user_id = random_id("U2", 16)?;
-                    let generation = self
+                    let written = self
                         .store
-                        .complete_signup(&key, &record.enrollment_id, step.0, &user_id, now)
-                        .await
-                        .map_err(lost_race)?;
+                        .complete_signup(&key, &attempt, &record.enrollment_id, step.0, &user_id, now)
+                        .await;
+                    let generation = self.settle_success(&key, &attempt, written).await?;
                     (user_id, now, true, generation)
                 }
                 // A code of the new key confirms it, retires the old one and
@@ -237,11 +268,11 @@ impl<S: Store> App<S> {
                 (Status::Registered { user_id, created_time }, _, Some(step), Some((pending_key, secret))) => {
                     // Sealed again for its new place: `secret` beside the enrollment id it brings.
                     let promoted = self.seal(&key, Field::Secret, &pending_key.enrollment_id, secret)?;
-                    let generation = self
+                    let written = self
                         .store
-                        .promote_pending_key(&key, pending_key, &promoted, step.0, now)
-                        .await
-                        .map_err(lost_race)?;
+                        .promote_pending_key(&key, &attempt, pending_key, &promoted, step.0, now)
+                        .await;
+                    let generation = self.settle_success(&key, &attempt, written).await?;
                     (user_id.clone(), *created_time, false, generation)
                 }
                 (Status::Registered { user_id, created_time }, Some(step), _, _) => {
@@ -254,12 +285,14 @@ impl<S: Store> App<S> {
                         _ => None,
                     };
                     let sign_in = SignIn {
+                        attempt_id: &attempt,
                         enrollment_id: &record.enrollment_id,
                         step: step.0,
                         end_other_sessions: request.revoke_other_sessions,
                         resealed: resealed.as_ref(),
                     };
-                    let generation = self.store.record_sign_in(&key, &sign_in).await.map_err(lost_race)?;
+                    let written = self.store.record_sign_in(&key, &sign_in).await;
+                    let generation = self.settle_success(&key, &attempt, written).await?;
                     (user_id.clone(), *created_time, false, generation)
                 }
                 _ => return Err(Error::WrongCode),
@@ -306,14 +339,5 @@ impl<S: Store> App<S> {
             Err(StoreError::Conflict) => Err(Error::UserNotFound),
             Err(e) => Err(storage(e)),
         }
-    }
-}
-
-/// A conditional write that lost to another request (a replay, a newer
-/// signup, a racing verify) answers like a wrong code.
-fn lost_race(error: StoreError) -> Error {
-    match error {
-        StoreError::Conflict => Error::WrongCode,
-        other => storage(other),
     }
 }

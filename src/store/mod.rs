@@ -53,6 +53,8 @@ pub enum WindowStep {
 /// A verified code of the user's current key.
 #[derive(Debug, Clone, Copy)]
 pub struct SignIn<'a> {
+    /// The verify attempt whose code matched (see [`UserRecord::accepted_attempt`]).
+    pub attempt_id: &'a str,
     /// The enrollment whose secret matched.
     pub enrollment_id: &'a str,
     /// The time step it matched.
@@ -95,6 +97,13 @@ pub struct UserRecord {
     /// The newest time step accepted for this user (replay protection).
     pub last_step: Option<u64>,
     pub attempts: Attempts,
+    /// The ids of the attempts counted in the current short window: an
+    /// attempt whose write landed but whose answer was lost finds itself here
+    /// instead of being counted twice.
+    pub counted_attempts: Vec<String>,
+    /// The attempt whose code was accepted last: a success write that
+    /// landed, though its answer was lost, is recognised by it.
+    pub accepted_attempt: Option<String>,
     pub pending_key: Option<PendingKey>,
     /// Moves on whenever every session of the user ends (logout-all, a new
     /// key): refresh tokens carry the generation they were issued in.
@@ -195,14 +204,18 @@ pub trait Store: Send + Sync {
     /// `Conflict` when the loginId is registered; then nothing changes.
     fn put_pending_signup(&self, enrollment: &NewEnrollment) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Counts one attempt in both windows. `Conflict` if a window filled up
-    /// or was replaced meanwhile: read again and plan again. With
+    /// Counts one attempt, named `attempt_id`, in both windows. `Conflict` if
+    /// a window filled up or was replaced meanwhile, or if this attempt was
+    /// counted already (an SDK retry of a write whose response was lost):
+    /// read again, look for the id in [`UserRecord::counted_attempts`], and
+    /// plan again only if it is not there. With
     /// `expired_pending`, the expired pending key of that enrollment id is
     /// removed in the same write, so no stale secret (nor the id of an old
     /// encryption key) lingers on the item.
     fn take_attempt(
         &self,
         key: &UserKey,
+        attempt_id: &str,
         take: &AttemptTake,
         expired_pending: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -213,6 +226,7 @@ pub trait Store: Send + Sync {
     fn complete_signup(
         &self,
         key: &UserKey,
+        attempt_id: &str,
         enrollment_id: &str,
         step: u64,
         user_id: &str,
@@ -235,6 +249,7 @@ pub trait Store: Send + Sync {
     fn promote_pending_key(
         &self,
         key: &UserKey,
+        attempt_id: &str,
         pending: &PendingKey,
         promoted: &SealedSecret,
         step: u64,
@@ -319,6 +334,8 @@ mod tests {
             sso_app_id: None,
             last_step: None,
             attempts: Attempts::default(),
+            counted_attempts: Vec::new(),
+            accepted_attempt: None,
             pending_key: None,
             session_generation: generation,
         }

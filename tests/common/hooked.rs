@@ -47,20 +47,27 @@ impl<H: Hook> Store for Hooked<H> {
         self.hook.before(Op::PutPendingSignup, &e.key, &self.inner).await?;
         self.inner.put_pending_signup(e).await
     }
-    async fn take_attempt(&self, key: &UserKey, take: &AttemptTake, expired: Option<&str>) -> Result<(), StoreError> {
+    async fn take_attempt(
+        &self,
+        key: &UserKey,
+        id: &str,
+        take: &AttemptTake,
+        expired: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.hook.before(Op::TakeAttempt, key, &self.inner).await?;
-        self.inner.take_attempt(key, take, expired).await
+        self.inner.take_attempt(key, id, take, expired).await
     }
     async fn complete_signup(
         &self,
         key: &UserKey,
+        attempt: &str,
         e: &str,
         step: u64,
         user: &str,
         now: u64,
     ) -> Result<u64, StoreError> {
         self.hook.before(Op::CompleteSignup, key, &self.inner).await?;
-        self.inner.complete_signup(key, e, step, user, now).await
+        self.inner.complete_signup(key, attempt, e, step, user, now).await
     }
     async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>) -> Result<u64, StoreError> {
         self.hook.before(Op::RecordSignIn, key, &self.inner).await?;
@@ -69,13 +76,16 @@ impl<H: Hook> Store for Hooked<H> {
     async fn promote_pending_key(
         &self,
         key: &UserKey,
+        attempt: &str,
         p: &PendingKey,
         promoted: &totp_lambda::secret_box::SealedSecret,
         step: u64,
         now: u64,
     ) -> Result<u64, StoreError> {
         self.hook.before(Op::PromotePendingKey, key, &self.inner).await?;
-        self.inner.promote_pending_key(key, p, promoted, step, now).await
+        self.inner
+            .promote_pending_key(key, attempt, p, promoted, step, now)
+            .await
     }
     async fn get_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
         self.hook.before(Op::GetSession, key, &self.inner).await?;

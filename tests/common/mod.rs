@@ -5,6 +5,7 @@
 
 pub mod hooked;
 pub mod local_services;
+pub mod lost_answers;
 #[allow(unused_imports)]
 pub use hooked::{Hook, Op};
 

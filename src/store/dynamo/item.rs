@@ -24,6 +24,8 @@ pub mod attr {
     pub const LAST_STEP: &str = "lastStep";
     pub const ATTEMPTS: &str = "attempts";
     pub const ATTEMPTS_WINDOW_START: &str = "attemptsWindowStart";
+    pub const ATTEMPT_IDS: &str = "attemptIds";
+    pub const ACCEPTED_ATTEMPT_ID: &str = "acceptedAttemptId";
     pub const LONG_ATTEMPTS: &str = "longAttempts";
     pub const LONG_WINDOW_START: &str = "longWindowStart";
     pub const PENDING_ENROLLMENT_ID: &str = "pendingEnrollmentId";
@@ -78,6 +80,14 @@ impl Item {
                 .map(Some)
                 .map_err(|_| StoreError::Corrupt(format!("{name} is not a whole number"))),
             Some(_) => Err(StoreError::Corrupt(format!("{name} is not a number"))),
+        }
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        match self.0.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(Vec::new()),
+            Some(AttributeValue::Ss(v)) => Ok(v.clone()),
+            Some(_) => Err(StoreError::Corrupt(format!("{name} is not a string set"))),
         }
     }
 
@@ -159,6 +169,8 @@ impl Item {
                 long_count: self.signed(attr::LONG_ATTEMPTS)?.unwrap_or(0),
                 long_window_start: self.number(attr::LONG_WINDOW_START)?,
             },
+            counted_attempts: self.strings(attr::ATTEMPT_IDS)?,
+            accepted_attempt: self.string(attr::ACCEPTED_ATTEMPT_ID)?,
             pending_key,
             session_generation: self.number(attr::SESSION_GENERATION)?.unwrap_or(0),
         })

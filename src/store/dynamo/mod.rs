@@ -222,13 +222,19 @@ impl Store for DynamoStore {
     async fn take_attempt(
         &self,
         key: &UserKey,
+        attempt_id: &str,
         take: &AttemptTake,
         expired_pending: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut sets = Vec::new();
         let mut adds = Vec::new();
-        let mut conditions = vec!["attribute_exists(#pk)".to_owned()];
-        let mut values = vec![(":one", n(1))];
+        // An SDK retry of a write that landed must not count the attempt again.
+        let mut conditions = vec!["attribute_exists(#pk) AND NOT contains(#attemptIds, :attemptId)".to_owned()];
+        let mut values = vec![
+            (":one", n(1)),
+            (":attemptId", s(attempt_id)),
+            (":attemptIds", AttributeValue::Ss(vec![attempt_id.to_owned()])),
+        ];
         let mut removes = "";
         if let Some(enrollment) = expired_pending {
             // Only the expired key that was read: never one written since.
@@ -256,6 +262,11 @@ impl Store for DynamoStore {
                 ":longSeen",
             ),
         ];
+        // The ids live as long as the short window: a new one starts a new set.
+        match take.short {
+            WindowStep::Continue { .. } => adds.push("#attemptIds :attemptIds".to_owned()),
+            WindowStep::Open { .. } => sets.push("#attemptIds = :attemptIds".to_owned()),
+        }
         for (step, limit, count, start, start_value, limit_value, seen_value) in windows {
             match step {
                 // Atomic increment under the limit: parallel attempts do not conflict.
@@ -294,6 +305,7 @@ impl Store for DynamoStore {
     async fn complete_signup(
         &self,
         key: &UserKey,
+        attempt_id: &str,
         enrollment_id: &str,
         step: u64,
         user_id: &str,
@@ -301,14 +313,16 @@ impl Store for DynamoStore {
     ) -> Result<u64, StoreError> {
         self.conditional_update_returning(
             key,
-            "SET #status = :registered, #userId = :userId, #createdTime = :now, #lastStep = :step \
+            "SET #status = :registered, #userId = :userId, #createdTime = :now, #lastStep = :step, \
+             #acceptedAttemptId = :attemptId \
              ADD #sessionGeneration :zero, #longAttempts :refund \
-             REMOVE #expiresAt, #attempts, #attemptsWindowStart",
+             REMOVE #expiresAt, #attempts, #attemptsWindowStart, #attemptIds",
             "#status = :pending AND #enrollmentId = :enrollment AND #expiresAt > :now",
             vec![
                 (":registered", s(REGISTERED)),
                 (":pending", s(PENDING)),
                 (":userId", s(user_id)),
+                (":attemptId", s(attempt_id)),
                 (":now", n(now)),
                 (":step", n(step)),
                 (":enrollment", s(enrollment_id)),
@@ -322,8 +336,9 @@ impl Store for DynamoStore {
     }
 
     async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>) -> Result<u64, StoreError> {
-        let mut update = String::from("SET #lastStep = :step");
+        let mut update = String::from("SET #lastStep = :step, #acceptedAttemptId = :attemptId");
         let mut values = vec![
+            (":attemptId", s(sign_in.attempt_id)),
             (":registered", s(REGISTERED)),
             (":enrollment", s(sign_in.enrollment_id)),
             (":step", n(sign_in.step)),
@@ -335,7 +350,9 @@ impl Store for DynamoStore {
             values.push((":secret", b(&resealed.blob)));
             values.push((":keyId", s(&resealed.key_id)));
         }
-        update.push_str(" ADD #sessionGeneration :bump, #longAttempts :refund REMOVE #attempts, #attemptsWindowStart");
+        update.push_str(
+            " ADD #sessionGeneration :bump, #longAttempts :refund REMOVE #attempts, #attemptsWindowStart, #attemptIds",
+        );
         self.conditional_update_returning(
             key,
             &update,
@@ -350,6 +367,7 @@ impl Store for DynamoStore {
     async fn promote_pending_key(
         &self,
         key: &UserKey,
+        attempt_id: &str,
         pending: &PendingKey,
         promoted: &SealedSecret,
         step: u64,
@@ -358,14 +376,16 @@ impl Store for DynamoStore {
         // A new key ends every session the old key opened.
         self.conditional_update_returning(
             key,
-            "SET #secret = :secret, #secretKeyId = :keyId, #enrollmentId = :enrollment, #lastStep = :step \
+            "SET #secret = :secret, #secretKeyId = :keyId, #enrollmentId = :enrollment, #lastStep = :step, \
+             #acceptedAttemptId = :attemptId \
              ADD #sessionGeneration :one, #longAttempts :refund \
-             REMOVE #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, #attempts, #attemptsWindowStart",
+             REMOVE #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, #attempts, #attemptsWindowStart, #attemptIds",
             "#status = :registered AND #pendingEnrollmentId = :enrollment AND #pendingExpiresAt > :now \
              AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
             vec![
                 (":secret", b(&promoted.blob)),
                 (":keyId", s(&promoted.key_id)),
+                (":attemptId", s(attempt_id)),
                 (":enrollment", s(&pending.enrollment_id)),
                 (":step", n(step)),
                 (":registered", s(REGISTERED)),
