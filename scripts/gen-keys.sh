@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Prints a new keys document for totp-lambda, to store as an AWS Secrets
 # Manager secret (or, locally, a file the dev scripts point at):
-#   gen-keys.sh signing <kid> <projectId>[,<projectId>…] [rsa|ec]
+#   gen-keys.sh signing <kid> <projectId>[,<projectId>…] [ec|rsa]
 #       {"projects":{<projectId>:{"keys":[{"kid":"<kid>-<projectId>","privateKeyPem":…}]}}}
-#       one key per project (RSA-2048 → RS256, the default; ec: P-256 → ES256)
+#       one key per project (ec: P-256 → ES256, the default; rsa: RSA-2048 → RS256)
 #   gen-keys.sh public < signing-document
 #       {"projects":{<projectId>:{"keys":[{"kid":…,"publicKeyPem":…}]}}}: the public
 #       keys document of a signing document, same projects, kids and order; what
 #       the functions that only check or publish signatures (keys, update) read
-#   gen-keys.sh signing-key <kid> [rsa|ec]
+#   gen-keys.sh signing-key <kid> [ec|rsa]
 #       {"kid":…,"privateKeyPem":…}: one key, to put first in a project's ring (rotation)
 #   gen-keys.sh encryption <kid>
 #       {"current":…,"keys":{<kid>:<base64>}}: AES-256, seals TOTP secrets
@@ -24,7 +24,7 @@
 set -euo pipefail
 kind=${1:-}; kid=${2:-}
 usage() {
-  echo "usage: $0 signing <kid> <projectId>[,<projectId>…] [rsa|ec] | signing-key <kid> [rsa|ec] | encryption <kid>" >&2
+  echo "usage: $0 signing <kid> <projectId>[,<projectId>…] [ec|rsa] | signing-key <kid> [ec|rsa] | encryption <kid>" >&2
   echo "       $0 public < signing-document" >&2
   echo "       $0 encryption-add|encryption-switch|encryption-remove <kid> < document" >&2
   echo "       $0 management <id> <projectId>[,<projectId>…] | management-from <id> <projectId>:<key>[,…]" >&2
@@ -93,14 +93,14 @@ private_key() {
   case "${1:-rsa}" in
     rsa) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null ;;
     ec) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null ;;
-    *) echo "unknown key type: $1 (rsa or ec)" >&2; exit 2 ;;
+    *) echo "unknown key type: $1 (ec or rsa)" >&2; exit 2 ;;
   esac
 }
 
 case "$kind" in
   signing)
     projects=${3:-}; [ -n "$projects" ] || usage
-    algorithm=${4:-rsa}
+    algorithm=${4:-ec}
     # One private key per project, each passed to python on its own line pair.
     IFS=',' read -r -a ids <<<"$projects"
     for id in "${ids[@]}"; do
@@ -115,7 +115,7 @@ for project, pem in zip(lines[0::2], lines[1::2]):
     projects[project] = {"keys": [{"kid": f"{kid}-{project}", "privateKeyPem": json.loads(pem)}]}
 print(json.dumps({"projects": projects}))' "$kid" ;;
   signing-key)
-    private_key "${3:-rsa}" |
+    private_key "${3:-ec}" |
       python3 -c 'import json,sys; print(json.dumps({"kid":sys.argv[1],"privateKeyPem":sys.stdin.read()}))' "$kid" ;;
   encryption)
     openssl rand -base64 32 |

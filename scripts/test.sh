@@ -40,7 +40,11 @@ step "deploy: template.yaml as deployed, samconfig.toml, make deploy against mot
 
 step "end-to-end: the functions under cargo lambda watch, the official Descope SDK"
 keys=$(mktemp -d)
-scripts/gen-keys.sh signing e2e-signing P2E2eProjectAlpha,P2E2eProjectBravo >"$keys/signing.json"
+# Alpha signs with ES256 (the default), Bravo with RS256: the SDK suite runs against both.
+scripts/gen-keys.sh signing e2e-signing P2E2eProjectAlpha >"$keys/signing-alpha.json"
+scripts/gen-keys.sh signing e2e-signing P2E2eProjectBravo rsa >"$keys/signing-bravo.json"
+python3 -c 'import json, sys; print(json.dumps({"projects": {p: k for f in sys.argv[1:] for p, k in json.load(open(f))["projects"].items()}}))' \
+  "$keys/signing-alpha.json" "$keys/signing-bravo.json" >"$keys/signing.json"
 scripts/gen-keys.sh public <"$keys/signing.json" >"$keys/public.json"
 scripts/gen-keys.sh encryption e2e-encryption >"$keys/encryption.json"
 # A management key per project: the document holds hashes, the keys go to the suites.
@@ -73,6 +77,11 @@ TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectAlpha) TOTP_OTHER_MANAGEMENT_KE
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \
 TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
   .venv/bin/pytest tests/e2e -q -p no:cacheprovider
+echo "the official SDK and the published keys again, against the RS256 project"
+TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectBravo) TOTP_SIGNING_ALG=RS256 \
+TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectBravo \
+TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
+  .venv/bin/pytest tests/e2e/test_descope_sdk.py tests/e2e/test_http_flow.py::test_keys_endpoint -q -p no:cacheprovider
 
 step "browser: the page (web/) in headless Chromium, and the CORS policy"
 echo "screenshots of each step: target/browser/ (UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/browser.png)"

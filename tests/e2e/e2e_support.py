@@ -350,16 +350,17 @@ def verify_jwt_with_jwks(token: str, jwks: dict, project_id: str) -> dict:
     """Verify `token` against the published JWKS with PyJWT (independently of the SDK):
     signed by a published key, unexpired, issued by and for (`aud`) `project_id`."""
     header = jwt.get_unverified_header(token)
-    assert header.get("alg") == "RS256", header
     kid = header.get("kid")
     assert kid, header
     matches = [k for k in jwks["keys"] if k.get("kid") == kid]
     assert len(matches) == 1, f"kid {kid!r} not published exactly once"
+    # The algorithm follows the key: the header must name the published key's.
+    assert header.get("alg") in ("ES256", "RS256") and header["alg"] == matches[0]["alg"], (header, matches[0])
     key = jwt.PyJWK(matches[0])
     claims = jwt.decode(
         token,
         key.key,
-        algorithms=["RS256"],
+        algorithms=[matches[0]["alg"]],
         audience=project_id,
         issuer=project_id,
         options={"require": ["iss", "sub", "aud", "iat", "exp"]},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 import uuid
 
@@ -157,9 +158,13 @@ def test_keys_endpoint(api, settings):
     assert isinstance(keys, list) and keys
     kids = [k["kid"] for k in keys]
     assert len(set(kids)) == len(kids)
+    expected = os.environ.get("TOTP_SIGNING_ALG", "ES256")
     for k in keys:
-        assert k["alg"] == "RS256" and k["kty"] == "RSA" and k["use"] == "sig", k
-        assert k["kid"] and k["n"] and k["e"], k
+        assert k["alg"] == expected and k["use"] == "sig" and k["kid"], k
+        if expected == "ES256":
+            assert k["kty"] == "EC" and k["crv"] == "P-256" and k["x"] and k["y"], k
+        else:
+            assert k["kty"] == "RSA" and k["n"] and k["e"], k
         assert "d" not in k and "p" not in k and "q" not in k, "private key material published"
 
 
