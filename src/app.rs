@@ -202,14 +202,15 @@ pub async fn build(function: Function, sdk: &SdkConfig) -> Result<App<DynamoStor
 /// As [`build`], reading the variables through `get`.
 pub async fn build_from(function: Function, sdk: &SdkConfig, get: Lookup<'_>) -> Result<App<DynamoStore>, BoxError> {
     let config = Config::from_lookup(get)?;
-    let secret_box = if function.needs_encryption_keys() {
-        Some(SecretBox::from_json(
-            &KeySource::from_lookup("ENCRYPTION_KEYS", get)?.load(sdk).await?,
-        )?)
-    } else {
-        None
+    let encryption_keys = async {
+        if !function.needs_encryption_keys() {
+            return Ok(None);
+        }
+        let document = KeySource::from_lookup("ENCRYPTION_KEYS", get)?.load(sdk).await?;
+        Ok::<_, BoxError>(Some(SecretBox::from_json(&document)?))
     };
-    let tokens = token_keys_from(function, sdk, &config, get).await?;
+    // In AWS each document is a Secrets Manager round trip: fetch them together.
+    let (secret_box, tokens) = tokio::try_join!(encryption_keys, token_keys_from(function, sdk, &config, get))?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
     Ok(App {
         config,
