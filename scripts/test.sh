@@ -83,6 +83,12 @@ TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectBravo \
 TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
   .venv/bin/pytest tests/e2e/test_descope_sdk.py tests/e2e/test_http_flow.py::test_keys_endpoint -q -p no:cacheprovider
 
+step "bench harness once (make bench's cold start and warm path; statuses only, no time is checked)"
+cargo build -q --bins
+bench_table="bench-$(date +%s)"
+cargo run -q --example create_table -- "$bench_table" >/dev/null
+python3 bench/run.py --check --bins target/debug --table "$bench_table" --cold 1 --warm 3 --instances 2 --per-instance 2
+
 step "browser: the page (web/) in headless Chromium, and the CORS policy"
 echo "screenshots of each step: target/browser/ (UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/browser.png)"
 build_web
