@@ -1,0 +1,401 @@
+"""openapi.yaml against the running server: every request and response of a full
+flow (and of a few refusals) validated with openapi-core, a ready-made OpenAPI 3.1
+validator, and proof that the validation runs: altered copies of real answers
+are refused.
+
+openapi-core checks the document itself when it loads it (openapi-spec-validator),
+then, for each exchange, finds the operation by path and method and validates the
+response (status documented, headers, content type, body schema) and the request
+(security scheme, parameters, body schema).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from openapi_core.exceptions import OpenAPIError
+from openapi_core.testing import MockResponse
+from openapi_core.validation.response.exceptions import InvalidData, InvalidHeader, MissingRequiredHeader
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+from e2e_support import Api, ReplayClock, code_at, new_login_id, wrong_code
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+SIGNUP = "/v1/auth/totp/signup"
+VERIFY = "/v1/auth/totp/verify"
+UPDATE = "/v1/auth/totp/update"
+REFRESH = "/v1/auth/refresh"
+LOGOUT = "/v1/auth/logout"
+LOGOUT_ALL = "/v1/auth/logoutall"
+ME = "/v1/auth/me"
+MGMT_REMOVE_TOTP = "/v1/mgmt/user/totp/delete"
+MGMT_DELETE = "/v1/mgmt/user/delete"
+MGMT_LOAD = "/v1/mgmt/user"
+MGMT_LOGOUT = "/v1/mgmt/user/logout"
+
+
+def spec_document() -> dict:
+    return yaml.safe_load(SPEC_PATH.read_text())
+
+
+@pytest.fixture(scope="module")
+def openapi() -> OpenAPI:
+    # Loading validates the document against the OpenAPI 3.1 schema (openapi-spec-validator).
+    return OpenAPI.from_file_path(str(SPEC_PATH))
+
+
+def operations(document: dict) -> dict[tuple[str, str], str]:
+    """(METHOD, path template) -> operationId of every named operation of the spec."""
+    return {
+        (method.upper(), path): op["operationId"]
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if method in HTTP_METHODS and "operationId" in op
+    }
+
+
+class Checked:
+    """Sends nothing itself: validates what `Api` exchanged with the server.
+
+    `check(resp)` validates the response (always) and the request: a request the
+    test sends on purpose against the spec (bad JSON, a missing loginId, another
+    auth scheme) must be refused by the request validator, any other must pass.
+    Every (method, path template, status) seen is recorded.
+    """
+
+    def __init__(self, openapi: OpenAPI, document: dict):
+        self.openapi = openapi
+        self.templates = [
+            (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"), path)
+            for path in document["paths"]
+        ]
+        self.seen: set[tuple[str, str, int]] = set()
+
+    def template_of(self, path: str) -> str:
+        matches = [template for pattern, template in self.templates if pattern.match(path)]
+        assert len(matches) == 1, f"{path} matches {matches} in openapi.yaml"
+        return matches[0]
+
+    def __call__(
+        self,
+        resp: requests.Response,
+        status: int,
+        code: str | None = None,
+        *,
+        request_conforms: bool = True,
+    ) -> requests.Response:
+        request = RequestsOpenAPIRequest(resp.request)
+        exchange = f"{resp.request.method} {resp.request.path_url} -> {resp.status_code} {resp.text[:300]}"
+        assert resp.status_code == status, exchange
+        if code is not None:
+            assert resp.json()["errorCode"] == code, exchange
+        errors = list(self.openapi.iter_response_errors(request, RequestsOpenAPIResponse(resp)))
+        assert not errors, f"response does not conform to openapi.yaml: {exchange}: {describe(errors)}"
+        request_errors = list(self.openapi.iter_request_errors(request))
+        if request_conforms:
+            assert not request_errors, f"request does not conform to openapi.yaml: {exchange}: {describe(request_errors)}"
+        else:
+            assert request_errors, f"openapi.yaml accepts a request it should refuse: {exchange}"
+        path = resp.request.path_url.split("?", 1)[0]
+        self.seen.add((resp.request.method, self.template_of(path), resp.status_code))
+        return resp
+
+
+def describe(errors: list[Exception]) -> str:
+    """An error and its causes (openapi-core wraps the schema errors)."""
+    parts = []
+    for error in errors:
+        parts.append(repr(error))
+        cause = error.__cause__
+        while cause is not None:
+            parts.append(f"  caused by {cause!r}")
+            for schema_error in getattr(cause, "schema_errors", ()) or ():
+                parts.append(f"    {schema_error.message} at {list(schema_error.absolute_path)}")
+            cause = cause.__cause__
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def checked(openapi: OpenAPI) -> Checked:
+    return Checked(openapi, spec_document())
+
+
+def management_bearer(project_id: str, key: str) -> dict:
+    return {"Authorization": f"Bearer {project_id}:{key}"}
+
+
+# --------------------------------------------------------------------------
+# The document
+# --------------------------------------------------------------------------
+
+
+def test_the_document_is_valid_openapi_3_1(openapi):
+    assert spec_document()["openapi"].startswith("3.1.")
+    assert str(openapi.version) == "OpenAPIV3.1"
+
+
+def test_a_broken_document_is_refused():
+    """The document check runs: a response without its required description is refused."""
+    broken = spec_document()
+    del broken["paths"][SIGNUP]["post"]["responses"]["200"]["description"]
+    with pytest.raises(OpenAPIValidationError, match="'description' is a required property"):
+        OpenAPI.from_dict(broken)
+
+
+def test_every_route_of_cargo_toml_is_in_the_spec():
+    """The router of `cargo lambda watch` (Cargo.toml) serves exactly the spec's paths."""
+    cargo = (SPEC_PATH.parent / "Cargo.toml").read_text()
+    router = cargo.split("[package.metadata.lambda.watch.router]", 1)[1].split("\n[", 1)[0]
+    routes = set(re.findall(r'^"([^"]+)"\s*=', router, re.M))
+    assert routes == set(spec_document()["paths"])
+
+
+def test_every_error_code_of_the_service_is_in_the_spec():
+    """src/error.rs maps every error to its code: the spec's enumeration names them all."""
+    error_rs = (SPEC_PATH.parent / "src" / "error.rs").read_text()
+    mapping = error_rs.split("pub fn reply", 1)[1].split("#[cfg(test)]", 1)[0]
+    codes = set(re.findall(r'"(E\d{6})"', mapping))
+    assert codes and codes == set(spec_document()["components"]["schemas"]["Error"]["properties"]["errorCode"]["enum"])
+
+
+# --------------------------------------------------------------------------
+# A full flow: every exchange validated
+# --------------------------------------------------------------------------
+
+
+def test_full_flow_conforms(api: Api, settings, management_key, checked: Checked):
+    pid = settings.project_id
+    login_id = new_login_id()
+    clock = ReplayClock()
+
+    # Sign up, then a wrong code, then the first sign-in.
+    user = {"name": "Ada", "email": login_id, "phone": "+44 20 7946 0958", "loginId": "ignored"}
+    key = checked(api.post_json(SIGNUP, {"loginId": login_id, "user": user, "ssoAppId": "app-1"}), 200).json()["key"]
+    checked(api.verify(login_id, wrong_code(key)), 401, "E061102")
+    step = clock.fresh_step()
+    first = checked(api.verify(login_id, code_at(key, step), {"customClaims": None}), 200).json()
+    clock.accepted(step)
+    assert first["firstSeen"] is True and first["user"]["ssoAppIds"] == ["app-1"]
+    checked(api.signup(login_id), 409, "E062107")
+
+    # A new key, confirmed by its first code.
+    new_key = checked(api.update(login_id, first["refreshJwt"]), 200).json()["key"]
+    step = clock.fresh_step()
+    second = checked(api.verify(login_id, code_at(new_key, step), {}), 200).json()
+    clock.accepted(step)
+    assert second["firstSeen"] is False
+    # Confirming it revoked the first session.
+    checked(api.refresh(first["refreshJwt"]), 401, "E064001")
+
+    # A step-up with the live refresh JWT and custom claims; the other sessions stay.
+    step = clock.fresh_step()
+    third = checked(
+        api.verify(
+            login_id,
+            code_at(new_key, step),
+            {"stepup": True, "customClaims": {"plan": "pro"}, "revokeOtherSessions": False},
+            refresh_jwt=second["refreshJwt"],
+        ),
+        200,
+    ).json()
+    clock.accepted(step)
+
+    # Sessions.
+    refreshed = checked(api.refresh(third["refreshJwt"]), 200).json()
+    assert refreshed["refreshJwt"] == third["refreshJwt"]
+    checked(api.refresh(third["refreshJwt"], body=None), 200)
+    me = checked(api.me(third["refreshJwt"]), 200).json()
+    assert me["loginIds"] == [login_id] and me["TOTP"] is True
+    checked(api.keys(), 200)
+    if settings.other_project_id:  # make test signs its two projects with ES256 and RS256
+        checked(api.keys(settings.other_project_id), 200)
+    checked(api.logout(second["refreshJwt"]), 200)
+    checked(api.me(second["refreshJwt"]), 401, "E064001")
+    checked(api.logout_all(third["refreshJwt"], body=None), 200)
+    checked(api.me(third["refreshJwt"]), 401, "E064001")
+
+    # Support: load, sign out, remove the key, delete.
+    auth = management_bearer(pid, management_key)
+    loaded = checked(api.request("GET", MGMT_LOAD, params={"loginId": login_id}, headers=auth), 200).json()
+    assert loaded["user"]["userId"] == first["user"]["userId"]
+    checked(api.post_json(MGMT_LOGOUT, {"loginId": login_id}, headers=auth), 200)
+    removed = checked(api.post_json(MGMT_REMOVE_TOTP, {"loginId": login_id}, headers=auth), 200).json()
+    assert removed["user"]["TOTP"] is False
+    checked(api.post_json(MGMT_DELETE, {"loginId": login_id}, headers=auth), 200)
+    checked(api.request("GET", MGMT_LOAD, params={"loginId": login_id}, headers=auth), 404, "E062108")
+    checked(api.post_json(MGMT_LOGOUT, {"loginId": login_id}, headers=auth), 404, "E062108")
+    checked(api.post_json(MGMT_REMOVE_TOTP, {"loginId": login_id}, headers=auth), 404, "E062108")
+    checked(api.post_json(MGMT_DELETE, {"loginId": login_id}, headers=auth), 200)
+
+    # Every named operation answered 200 at least once.
+    named = operations(spec_document())
+    answered = {(method, path) for method, path, status in checked.seen if status == 200}
+    assert set(named) <= answered, f"not exercised: {sorted(named[k] for k in set(named) - answered)}"
+
+
+# --------------------------------------------------------------------------
+# Refusals: each answer conforms; requests that break the spec are refused by it too
+# --------------------------------------------------------------------------
+
+
+def test_refusals_conform(api: Api, settings, management_key, checked: Checked):
+    pid = settings.project_id
+    json_headers = {**api.bearer(), "Content-Type": "application/json"}
+    unknown_project = "P" + uuid.uuid4().hex[:27]
+
+    # Bodies and arguments.
+    checked(api.request("POST", SIGNUP, data="{not json", headers=json_headers), 400, "E011001", request_conforms=False)
+    checked(api.post_json(SIGNUP, ["loginId"]), 400, "E011001", request_conforms=False)
+    checked(api.post_json(VERIFY, {"loginId": new_login_id(), "code": 123456}), 400, "E011001", request_conforms=False)
+    checked(api.post_json(SIGNUP, {"user": {"name": "x"}}), 400, "E011002", request_conforms=False)
+    checked(api.post_json(VERIFY, {"loginId": "", "code": "123456"}), 400, "E011002", request_conforms=False)
+    checked(api.verify(new_login_id(), "12ab56"), 400, "E011003", request_conforms=False)
+    checked(api.signup(" padded@example.com"), 400, "E011003", request_conforms=False)
+    checked(api.signup(new_login_id(), {"email": "not-an-address"}), 400, "E011003", request_conforms=False)
+    checked(api.post_json(SIGNUP, {"loginId": new_login_id(), "pad": "x" * (70 * 1024)}), 413, "E011001")
+    checked(api.refresh("x.y.z", body=["not", "an", "object"]), 400, "E011001", request_conforms=False)
+
+    # Authorization.
+    checked(api.signup(new_login_id(), project_id=unknown_project), 401, "E011003")
+    checked(api.post_json(SIGNUP, {"loginId": new_login_id()}, headers={}), 401, "E011003", request_conforms=False)
+    basic = {"Authorization": "Basic Zm9vOmJhcg=="}
+    checked(api.post_json(VERIFY, {"loginId": new_login_id(), "code": "123456"}, headers=basic), 401, "E011003", request_conforms=False)
+    checked(api.keys(unknown_project), 401, "E011003")
+    checked(api.update(new_login_id(), "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"), 401, "E061004")
+    checked(api.me("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"), 401, "E061004")
+    checked(api.logout("not-a-jwt"), 401, "E061004")
+    mgmt_wrong = management_bearer(pid, "x" * 43)
+    checked(api.post_json(MGMT_DELETE, {"loginId": new_login_id()}, headers=mgmt_wrong), 401, "E011003")
+    checked(api.request("GET", MGMT_LOAD, params={"loginId": "a@example.com"}, headers=api.bearer()), 401, "E011003")
+    auth = management_bearer(pid, management_key)
+    checked(api.request("GET", MGMT_LOAD, headers=auth), 400, "E011002", request_conforms=False)
+
+    # Users.
+    checked(api.verify(new_login_id(), "123456"), 404, "E062108")
+
+    # Lockout: a pending user's codes are counted too; Retry-After comes with the 429.
+    login_id = new_login_id()
+    key = checked(api.signup(login_id), 200).json()["key"]
+    for _ in range(50):
+        resp = api.verify(login_id, wrong_code(key))
+        if resp.status_code == 429:
+            break
+        checked(resp, 401, "E061102")
+    checked(resp, 429, "E061103")
+    assert int(resp.headers["Retry-After"]) >= 1
+
+    # Methods: every route refuses the others with 405 and Allow, HEAD without a body.
+    checked(api.request("GET", SIGNUP, headers=api.bearer()), 405, "E011001")
+    checked(api.request("PUT", UPDATE), 405, "E011001")
+    checked(api.request("DELETE", LOGOUT_ALL), 405, "E011001")
+    checked(api.request("POST", ME, headers=api.bearer()), 405, "E011001")
+    checked(api.request("PATCH", f"/v2/keys/{pid}"), 405, "E011001")
+    checked(api.request("POST", MGMT_LOAD, headers=auth), 405, "E011001")
+    checked(api.request("GET", MGMT_LOGOUT, headers=auth), 405, "E011001")
+    checked(api.request("HEAD", f"/v2/keys/{pid}"), 405)
+    checked(api.request("HEAD", REFRESH), 405)
+
+    # A preflight: 204 when the server has allowed origins (with the policy's headers
+    # only for those), else the function's 405. This origin is never an allowed one.
+    preflight = api.request(
+        "OPTIONS",
+        VERIFY,
+        headers={"Origin": "https://not-allowed.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code in (204, 405), preflight.text
+    checked(preflight, preflight.status_code)
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
+# --------------------------------------------------------------------------
+# The validator refuses what the spec does not allow
+# --------------------------------------------------------------------------
+
+
+def altered(resp: requests.Response, body=None, *, headers: dict | None = None, status: int | None = None) -> MockResponse:
+    """A copy of a real response, with another body, headers or status."""
+    data = resp.content if body is None else json.dumps(body).encode()
+    return MockResponse(
+        data,
+        status_code=resp.status_code if status is None else status,
+        headers=dict(resp.headers) if headers is None else headers,
+        content_type=resp.headers.get("Content-Type", ""),
+    )
+
+
+def response_errors(openapi: OpenAPI, resp: requests.Response, response) -> list[Exception]:
+    return list(openapi.iter_response_errors(RequestsOpenAPIRequest(resp.request), response))
+
+
+def test_altered_responses_are_refused(api: Api, openapi: OpenAPI):
+    """Copies of real answers, each changed in one way the spec forbids, fail validation,
+    while the unchanged copies pass: the validation really runs."""
+    login_id = new_login_id()
+    signup = api.signup(login_id)
+    assert signup.status_code == 200, signup.text
+    key = signup.json()["key"]
+    clock = ReplayClock()
+    step = clock.fresh_step()
+    verify = api.verify(login_id, code_at(key, step))
+    assert verify.status_code == 200, verify.text
+    conflict = api.signup(login_id)
+    assert conflict.status_code == 409, conflict.text
+    lockout_id = new_login_id()
+    lockout_key = api.signup(lockout_id).json()["key"]
+    for _ in range(50):
+        locked = api.verify(lockout_id, wrong_code(lockout_key))
+        if locked.status_code == 429:
+            break
+    assert locked.status_code == 429, locked.text
+
+    for real in (signup, verify, conflict, locked):
+        assert response_errors(openapi, real, altered(real)) == [], real.text
+
+    def refused(real, response, kind=InvalidData):
+        errors = response_errors(openapi, real, response)
+        assert errors, "the validator accepted an altered response"
+        assert any(isinstance(e, kind) for e in errors), describe(errors)
+
+    body = verify.json()
+    no_totp = copy.deepcopy(body)
+    del no_totp["user"]["TOTP"]
+    refused(verify, altered(verify, no_totp))
+    wrong_type = copy.deepcopy(body)
+    wrong_type["firstSeen"] = "true"
+    refused(verify, altered(verify, wrong_type))
+    extra = copy.deepcopy(body)
+    extra["user"]["isAdmin"] = True
+    refused(verify, altered(verify, extra))
+    integer_key = signup.json()
+    integer_key["key"] = 12345
+    refused(signup, altered(signup, integer_key))
+    padded = signup.json()
+    padded["key"] = padded["key"] + "===="
+    refused(signup, altered(signup, padded))
+
+    # An error body with another code than its status allows, or an extra field.
+    other_code = {**conflict.json(), "errorCode": "E062108", "errorDescription": "User not found"}
+    refused(conflict, altered(conflict, other_code))
+    leaky = {**conflict.json(), "stack": "at src/service/totp.rs:123"}
+    refused(conflict, altered(conflict, leaky))
+
+    # Headers: a 429 without Retry-After, a user answer that may be cached.
+    without_retry = {k: v for k, v in locked.headers.items() if k.lower() != "retry-after"}
+    refused(locked, altered(locked, headers=without_retry), MissingRequiredHeader)
+    cacheable = {k: v for k, v in signup.headers.items() if k.lower() != "cache-control"}
+    cacheable["Cache-Control"] = "public, max-age=60"
+    refused(signup, altered(signup, headers=cacheable), InvalidHeader)
+
+    # A status the route never answers.
+    assert response_errors(openapi, signup, altered(signup, status=418)), "an undocumented status passed"
