@@ -114,6 +114,17 @@ def local_env(moto_endpoint: str | None) -> dict[str, str]:
     return env
 
 
+def moto_client(service: str, moto_endpoint: str):
+    """A boto3 client of the local moto server, with the credentials local_env gives the scripts."""
+    return boto3.client(
+        service,
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
 def samconfig(tmp_path: Path, stack: str, overrides: str) -> Path:
     path = tmp_path / "samconfig.toml"
     path.write_text(
@@ -163,13 +174,7 @@ def test_a_secret_scheduled_for_deletion_is_named(tmp_path: Path, moto_endpoint:
     env = local_env(moto_endpoint)
     config = samconfig(tmp_path, stack, 'ProjectId="P2A"')
     assert run("secrets", "--config-file", str(config), env=env).returncode == 0
-    client = boto3.client(
-        "secretsmanager",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    client = moto_client("secretsmanager", moto_endpoint)
     client.delete_secret(SecretId=f"{stack}/encryption-keys", RecoveryWindowInDays=7)
     result = run("secrets", "--config-file", str(config), env=env)
     assert result.returncode == 1
@@ -182,13 +187,7 @@ def test_a_rotation_in_the_signing_secret_reaches_the_public_one(tmp_path: Path,
     env = local_env(moto_endpoint)
     config = samconfig(tmp_path, stack, 'ProjectId="P2A"')
     first = json.loads(run("secrets", "--config-file", str(config), env=env).stdout)
-    client = boto3.client(
-        "secretsmanager",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    client = moto_client("secretsmanager", moto_endpoint)
     signing = json.loads(client.get_secret_value(SecretId=f"{stack}/signing-keys")["SecretString"])
     new_key = subprocess.run(
         ["bash", str(ROOT / "scripts" / "gen-keys.sh"), "signing-key", "sig-next-P2A"],
@@ -291,8 +290,7 @@ def test_make_deploy_end_to_end_with_a_stand_in_sam(tmp_path: Path, moto_endpoin
     tail = result.stderr.rstrip().splitlines()[-2:]
     shown = dict(line.split() for line in tail)
     assert set(shown) == {"P2A", "P2B"}
-    client = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = moto_client("secretsmanager", moto_endpoint)
     stored = json.loads(client.get_secret_value(SecretId=f"{stack}/management-keys")["SecretString"])
     for project, key in shown.items():
         assert stored["projects"][project]["keys"][0]["sha256"] == hashlib.sha256(key.encode()).hexdigest()
@@ -304,8 +302,7 @@ def test_make_deploy_end_to_end_with_a_stand_in_sam(tmp_path: Path, moto_endpoin
 
     # A second deploy reuses every secret and shows no key.
     log.unlink()
-    client_cf = boto3.client("cloudformation", endpoint_url=moto_endpoint, region_name="us-east-1",
-                             aws_access_key_id="local", aws_secret_access_key="local")
+    client_cf = moto_client("cloudformation", moto_endpoint)
     client_cf.delete_stack(StackName=stack)
     again = subprocess.run(
         ["bash", str(ROOT / "scripts" / "deploy.sh")], env=env, capture_output=True, text=True, timeout=600
