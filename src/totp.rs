@@ -1,11 +1,11 @@
 //! RFC 6238 time-based one-time passwords.
 //!
-//! Our own core rather than a crate's `check()`: replay protection needs to
-//! know *which* time step a code matched, and every candidate must be
-//! compared in constant time.
+//! `totp-rs` computes each code; this layer adds what its `check()` lacks:
+//! replay protection needs to know *which* time step a code matched, and
+//! every candidate must be compared in constant time.
 
-use hmac::{Hmac, Mac};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
+use totp_rs::TOTP;
 
 /// Seconds per time step (RFC 6238's X). Authenticator apps assume 30.
 pub const PERIOD_SECONDS: u64 = 30;
@@ -33,31 +33,29 @@ pub enum Algorithm {
     Sha512,
 }
 
-fn hmac_digest<M: Mac + hmac::digest::KeyInit>(key: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
-    // HMAC accepts keys of any length; the Option only mirrors the API.
-    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).ok()?;
-    mac.update(msg);
-    Some(mac.finalize().into_bytes().to_vec())
+/// A secret's code generator. `new_unchecked`: the secret's length is ours
+/// to choose (160 bits at sign-up), and the RFC vectors' seeds are fixed.
+fn generator(algorithm: Algorithm, secret: &[u8], digits: u32) -> TOTP {
+    let algorithm = match algorithm {
+        Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
+        Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
+        Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
+    };
+    // Skew is ours (`matching_step`), so totp-rs's own is unused.
+    TOTP::new_unchecked(algorithm, digits as usize, 0, PERIOD_SECONDS, secret.to_vec())
 }
 
-/// RFC 4226 HOTP value (dynamic truncation, then modulo 10^digits).
-pub fn hotp(algorithm: Algorithm, secret: &[u8], counter: u64, digits: u32) -> Option<u32> {
-    let msg = counter.to_be_bytes();
-    let digest = match algorithm {
-        Algorithm::Sha1 => hmac_digest::<Hmac<sha1::Sha1>>(secret, &msg),
-        Algorithm::Sha256 => hmac_digest::<Hmac<sha2::Sha256>>(secret, &msg),
-        Algorithm::Sha512 => hmac_digest::<Hmac<sha2::Sha512>>(secret, &msg),
-    }?;
-    let offset = usize::from(digest.last()? & 0x0f);
-    let window = digest.get(offset..offset + 4)?;
-    let binary = u32::from_be_bytes([window[0] & 0x7f, window[1], window[2], window[3]]);
-    Some(binary % 10u32.checked_pow(digits)?)
+/// The first second of a step: totp-rs takes a time, not a counter.
+fn first_second(step: TimeStep) -> Option<u64> {
+    step.0.checked_mul(PERIOD_SECONDS)
 }
 
-/// The code for one step, zero-padded to `digits`.
+/// The code for one step, zero-padded to `digits` (at most 9, which a u32 holds).
 pub fn code_at(algorithm: Algorithm, secret: &[u8], step: TimeStep, digits: u32) -> Option<String> {
-    let value = hotp(algorithm, secret, step.0, digits)?;
-    Some(format!("{value:0width$}", width = digits as usize))
+    if !(1..=9).contains(&digits) {
+        return None;
+    }
+    Some(generator(algorithm, secret, digits).generate(first_second(step)?))
 }
 
 /// The time step whose SHA-1 code equals `code`, looking at the current step
@@ -69,10 +67,12 @@ pub fn matching_step(secret: &[u8], code: &str, unix_seconds: u64) -> Option<Tim
     let current = TimeStep::at(unix_seconds).0;
     let mut matched = subtle::Choice::from(0u8);
     let mut found = 0u64;
+    let totp = generator(Algorithm::Sha1, secret, DIGITS);
     for step in current.saturating_sub(SKEW_STEPS)..=current.saturating_add(SKEW_STEPS) {
-        let Some(candidate) = code_at(Algorithm::Sha1, secret, TimeStep(step), DIGITS) else {
+        let Some(time) = first_second(TimeStep(step)) else {
             continue;
         };
+        let candidate = totp.generate(time);
         let equal = candidate.as_bytes().ct_eq(code.as_bytes());
         found = u64::conditional_select(&found, &step, equal);
         matched |= equal;
@@ -150,6 +150,23 @@ mod tests {
         assert_eq!(matching_step(SEED_SHA1, &wrong, now), None);
         assert_eq!(matching_step(SEED_SHA1, "", now), None);
         assert_eq!(matching_step(SEED_SHA1, &format!("{right}0"), now), None);
+    }
+
+    #[test]
+    fn digits_outside_what_a_u32_holds_are_refused() {
+        assert_eq!(code_at(Algorithm::Sha1, SEED_SHA1, TimeStep(1), 0), None);
+        assert_eq!(code_at(Algorithm::Sha1, SEED_SHA1, TimeStep(1), 10), None);
+        assert_eq!(otp(Algorithm::Sha1, SEED_SHA1, TimeStep(1), 9).len(), 9);
+        assert_eq!(otp(Algorithm::Sha1, SEED_SHA1, TimeStep(1), 1).len(), 1);
+    }
+
+    #[test]
+    fn steps_past_the_last_representable_second_match_nothing() {
+        let last = u64::MAX;
+        let step = TimeStep::at(last);
+        assert_eq!(code_at(Algorithm::Sha1, SEED_SHA1, TimeStep(step.0 + 1), DIGITS), None);
+        let code = otp(Algorithm::Sha1, SEED_SHA1, step, DIGITS);
+        assert_eq!(matching_step(SEED_SHA1, &code, last), Some(step));
     }
 
     #[test]

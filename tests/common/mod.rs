@@ -352,13 +352,20 @@ pub async fn call_update<S: Store>(app: &App<S>, req: Request) -> (u16, Value) {
     into_parts(totp_lambda::http::update(app, req).await.unwrap()).await
 }
 
-/// The code an authenticator app shows at `time` for a base32 key,
-/// computed by totp-rs, an implementation independent of ours.
+/// The code an authenticator app shows at `time` for a base32 key, computed
+/// straight from RFC 4226/6238 with the `hmac` and `sha1` crates: an oracle
+/// independent of the production path (totp-rs under `totp::matching_step`).
 pub fn code(key_base32: &str, time: u64) -> String {
-    let secret = totp_rs::Secret::Encoded(key_base32.to_owned())
-        .to_bytes()
+    use hmac::Mac;
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(key_base32.as_bytes())
         .expect("base32 key");
-    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret).generate(time)
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&secret).expect("any key length");
+    mac.update(&(time / 30).to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = usize::from(digest[19] & 0x0f);
+    let binary = u32::from_be_bytes(digest[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
+    format!("{:06}", binary % 1_000_000)
 }
 
 /// A six-digit code that is none of the codes valid around `time`.
