@@ -3,6 +3,9 @@
 //! Parsing happens once, at the edge: a `LoginId` or `Code` that exists is
 //! valid, so the service never re-checks raw strings.
 
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 use crate::error::Error;
 
 /// Longest loginId accepted, in characters.
@@ -29,6 +32,16 @@ impl ProjectId {
 }
 
 /// The identifier a user signs in with (usually an email address).
+///
+/// One rule wherever a loginId enters (every route's body, the management
+/// query), so that two users can never look the same:
+/// - Unicode NFC: the composed and decomposed spellings of "Zoë" are one user;
+/// - refused (E011003): control and format characters (zero-width spaces and
+///   joiners, bidi overrides and isolates, soft hyphen, BOM), line and
+///   paragraph separators, private-use characters, and white space at either end;
+/// - case is kept and significant: `Alice@…` and `alice@…` are two users;
+///   an application that wants case-blind emails lowercases them
+///   before calling (case folding is locale-dependent, so we don't guess).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LoginId(String);
 
@@ -38,17 +51,35 @@ impl LoginId {
         if raw.is_empty() {
             return Err(Error::MissingArgument("loginId"));
         }
-        let acceptable =
-            raw.chars().count() <= MAX_LOGIN_ID_CHARS && !raw.chars().any(char::is_control) && raw.trim() == raw;
+        let normalized: String = match is_nfc_quick(raw.chars()) {
+            IsNormalized::Yes => raw.to_owned(),
+            _ => raw.nfc().collect(),
+        };
+        let acceptable = normalized.chars().count() <= MAX_LOGIN_ID_CHARS
+            && !normalized.chars().any(is_invisible_or_ambiguous)
+            && normalized.trim() == normalized;
         if !acceptable {
             return Err(Error::InvalidArgument("loginId"));
         }
-        Ok(LoginId(raw.to_owned()))
+        Ok(LoginId(normalized))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that render as nothing, reorder what follows, break a line or
+/// mean nothing agreed: a loginId holding one could pass for another.
+fn is_invisible_or_ambiguous(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::PrivateUse
+    )
 }
 
 /// A code as typed by the user: exactly six ASCII digits.
@@ -169,13 +200,57 @@ mod tests {
         assert!(LoginId::parse(Some("alice@example.com")).is_ok());
         assert!(LoginId::parse(Some("ålice+tötp@例え.jp")).is_ok());
         assert!(LoginId::parse(Some(&"a".repeat(256))).is_ok());
-        for bad in [&"a".repeat(257) as &str, "a\nb", "a\u{0}b", "tab\t", " alice", "alice "] {
+        for bad in [
+            &"a".repeat(257) as &str,
+            "a\nb",
+            "a\u{0}b",
+            "tab\t",
+            " alice",
+            "alice ",
+            "alice@example.com\u{200B}",  // zero-width space
+            "al\u{200D}ice@example.com",  // zero-width joiner
+            "\u{202E}moc.elpmaxe@ecila",  // right-to-left override
+            "alice\u{2066}@example.com",  // left-to-right isolate
+            "al\u{AD}ice@example.com",    // soft hyphen
+            "\u{FEFF}alice@example.com",  // byte order mark
+            "alice\u{2028}bob",           // line separator
+            "alice\u{2029}bob",           // paragraph separator
+            "alice\u{E000}@example.com",  // private use
+            "alice\u{F0000}@example.com", // supplementary private use
+            "alice\u{85}",                // next line (a C1 control)
+            "alice\u{3000}",              // ideographic space at the end
+        ] {
             assert_eq!(
                 LoginId::parse(Some(bad)),
                 Err(Error::InvalidArgument("loginId")),
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn login_ids_are_nfc_and_keep_their_case() {
+        let composed = LoginId::parse(Some("Zo\u{EB}@example.com")).unwrap();
+        let decomposed = LoginId::parse(Some("Zoe\u{308}@example.com")).unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(decomposed.as_str(), "Zo\u{EB}@example.com");
+        let angstrom = LoginId::parse(Some("\u{212B}ngstr\u{F6}m")).unwrap();
+        assert_eq!(
+            angstrom.as_str(),
+            "\u{C5}ngstr\u{F6}m",
+            "singletons map to their NFC form"
+        );
+        assert_ne!(
+            LoginId::parse(Some("Alice@example.com")),
+            LoginId::parse(Some("alice@example.com"))
+        );
+        // The limit counts characters of the normalized form.
+        let at_limit = "e\u{301}".repeat(MAX_LOGIN_ID_CHARS);
+        assert_eq!(LoginId::parse(Some(&at_limit)).unwrap().as_str().chars().count(), 256);
+        assert!(
+            LoginId::parse(Some("\u{1F600}+tag@example.com")).is_ok(),
+            "emoji are fine"
+        );
     }
 
     #[test]
