@@ -6,6 +6,8 @@
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
+use serde_json::{Map, Value};
+
 use crate::error::Error;
 
 /// Longest loginId accepted, in characters.
@@ -108,6 +110,34 @@ impl std::fmt::Debug for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Code(******)")
     }
+}
+
+/// Most bytes `loginOptions.customClaims` may take as compact JSON. The
+/// session JWT carries them (base64url, a third larger) and often travels as a
+/// cookie, which browsers cap at 4 KiB: 1 KiB of claims keeps it near 2 KiB.
+pub const MAX_CUSTOM_CLAIMS_BYTES: usize = 1024;
+/// Deepest nesting of customClaims; the object itself is level 1.
+pub const MAX_CUSTOM_CLAIMS_DEPTH: usize = 4;
+
+/// `loginOptions.customClaims`, within the limits above (E011003 if not);
+/// an empty object is none.
+pub fn custom_claims(claims: Option<Map<String, Value>>) -> Result<Option<Map<String, Value>>, Error> {
+    let Some(claims) = claims.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let size = serde_json::to_vec(&claims).map_or(usize::MAX, |bytes| bytes.len());
+    let levels = 1 + claims.values().map(depth).max().unwrap_or(0);
+    if size > MAX_CUSTOM_CLAIMS_BYTES || levels > MAX_CUSTOM_CLAIMS_DEPTH {
+        return Err(Error::InvalidArgument("customClaims"));
+    }
+    Ok(Some(claims))
 }
 
 /// What signup may say about the user; every field is optional.
@@ -251,6 +281,27 @@ mod tests {
             LoginId::parse(Some("\u{1F600}+tag@example.com")).is_ok(),
             "emoji are fine"
         );
+    }
+
+    #[test]
+    fn custom_claims_are_capped_in_size_and_depth() {
+        let map = |v: Value| v.as_object().cloned();
+        assert_eq!(custom_claims(None), Ok(None));
+        assert_eq!(custom_claims(map(serde_json::json!({}))), Ok(None));
+        let fine = serde_json::json!({"role": "admin", "n": [1, {"a": {"b": 2}}]});
+        assert_eq!(custom_claims(map(fine.clone())), Ok(map(fine)), "depth 4 is fine");
+        let deep = serde_json::json!({"n": [1, {"a": {"b": {}}}]});
+        assert_eq!(custom_claims(map(deep)), Err(Error::InvalidArgument("customClaims")));
+        let deep_array = serde_json::json!({"n": [[[[]]]]});
+        assert_eq!(
+            custom_claims(map(deep_array)),
+            Err(Error::InvalidArgument("customClaims"))
+        );
+        // {"k":"…"} is 8 bytes around the value.
+        let at_limit = serde_json::json!({"k": "x".repeat(MAX_CUSTOM_CLAIMS_BYTES - 8)});
+        assert!(custom_claims(map(at_limit)).is_ok());
+        let over = serde_json::json!({"k": "x".repeat(MAX_CUSTOM_CLAIMS_BYTES - 7)});
+        assert_eq!(custom_claims(map(over)), Err(Error::InvalidArgument("customClaims")));
     }
 
     #[test]

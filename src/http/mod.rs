@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::config::Config;
@@ -20,6 +19,7 @@ use crate::service::{App, SignedIn, UserView};
 use crate::store::Store;
 use crate::tokens::ProjectKeys;
 
+mod body;
 pub mod cors;
 mod keys;
 mod management;
@@ -76,8 +76,8 @@ pub async fn keys(config: &Config, tokens: &ProjectKeys, request: Request) -> Ha
     .await
 }
 
-/// Largest body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) use body::json_body;
+pub use body::MAX_BODY_BYTES;
 /// How long clients may cache the JWKS. A rotation publishes the new key at
 /// least this long before it signs (see the README).
 pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
@@ -115,24 +115,6 @@ pub fn bearer(request: &Request, config: &Config) -> Result<Bearer, Error> {
     // The part with two dots is the JWT; a management key suffix is ignored.
     let jwt = parts.find(|p| p.matches('.').count() == 2).map(str::to_owned);
     Ok(Bearer { project, jwt })
-}
-
-/// The body as a JSON object of type `T`, within the size limit.
-pub(crate) fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
-    let bytes: &[u8] = match request.body() {
-        Body::Empty => b"",
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => return Err(Error::MalformedBody),
-    };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Error::BodyTooLarge);
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|_| Error::MalformedBody)?;
-    if !value.is_object() {
-        return Err(Error::MalformedBody);
-    }
-    serde_json::from_value(value).map_err(|_| Error::MalformedBody)
 }
 
 pub(crate) fn jwt_response_json(s: SignedIn) -> Value {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{bearer, json_body, jwt_response_json, serve, HandlerResult};
-use crate::domain::{Code, LoginId, Profile, ProfileInput};
+use crate::domain::{custom_claims, Code, LoginId, Profile, ProfileInput};
 use crate::error::Error;
 use crate::otpauth::Provisioning;
 use crate::service::{App, SignupRequest, VerifyRequest};
@@ -91,7 +91,7 @@ fn parse_verify(request: &Request, refresh_jwt: Option<String>) -> Result<Verify
         code,
         step_up: options.stepup.unwrap_or(false) || options.mfa.unwrap_or(false),
         refresh_jwt,
-        custom_claims: options.custom_claims,
+        custom_claims: custom_claims(options.custom_claims)?,
         revoke_other_sessions: options.revoke_other_sessions.unwrap_or(false),
     })
 }
