@@ -1,0 +1,544 @@
+//! The bad-input corpus: what no client should send, route by route, with
+//! the answer each gets. Every case runs against a deployment that holds a
+//! registered user, a pending sign-up and a live session, and none of them
+//! may change a single item.
+
+mod common;
+
+use common::*;
+use lambda_http::http::Method;
+use lambda_http::{Body, Request};
+use serde_json::{json, Value};
+
+const SIGNUP: &str = "/v1/auth/totp/signup";
+const VERIFY: &str = "/v1/auth/totp/verify";
+const UPDATE: &str = "/v1/auth/totp/update";
+const REFRESH: &str = "/v1/auth/refresh";
+const ME: &str = "/v1/auth/me";
+const MGMT_DELETE: &str = "/v1/mgmt/user/delete";
+const MGMT_LOAD: &str = "/v1/mgmt/user";
+const KEYS: &str = "/v2/keys/P2TestProjectA";
+
+const KEPT: &str = "kept@example.com";
+
+/// One bad request and the answer it must get.
+struct Case {
+    what: &'static str,
+    method: Method,
+    path: &'static str,
+    content_type: &'static str,
+    /// The Authorization header; `None` sends none.
+    authorization: Option<String>,
+    body: Body,
+    /// `?loginId=` of the management load route.
+    query_login_id: Option<String>,
+    status: u16,
+    error_code: &'static str,
+}
+
+fn case(what: &'static str, path: &'static str, authorization: Option<String>, body: &str) -> Case {
+    Case {
+        what,
+        method: if path == ME || path == MGMT_LOAD || path == KEYS {
+            Method::GET
+        } else {
+            Method::POST
+        },
+        path,
+        content_type: "application/json",
+        authorization,
+        body: if body.is_empty() {
+            Body::Empty
+        } else {
+            Body::Text(body.to_owned())
+        },
+        query_login_id: None,
+        status: 400,
+        error_code: "E011001",
+    }
+}
+
+impl Case {
+    fn answers(mut self, status: u16, error_code: &'static str) -> Self {
+        self.status = status;
+        self.error_code = error_code;
+        self
+    }
+    fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+    fn content_type(mut self, content_type: &'static str) -> Self {
+        self.content_type = content_type;
+        self
+    }
+    fn binary(mut self, bytes: &[u8]) -> Self {
+        self.body = Body::Binary(bytes.to_vec());
+        self
+    }
+    fn query(mut self, login_id: &str) -> Self {
+        self.query_login_id = Some(login_id.to_owned());
+        self
+    }
+
+    fn request(&self) -> Request {
+        use lambda_http::RequestExt as _;
+        let mut builder = lambda_http::http::Request::builder()
+            .method(self.method.clone())
+            .uri(format!("https://api.example.com{}", self.path))
+            .header("content-type", self.content_type);
+        if let Some(auth) = &self.authorization {
+            builder = builder.header("authorization", auth.as_str());
+        }
+        let req = builder.body(self.body.clone()).unwrap();
+        match &self.query_login_id {
+            Some(login_id) => req.with_query_string_parameters(
+                [("loginId".to_owned(), login_id.clone())]
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            ),
+            None => req,
+        }
+    }
+}
+
+async fn send(h: &Harness, case: &Case) -> (u16, Value) {
+    let req = case.request();
+    let response = match case.path {
+        SIGNUP => totp_lambda::http::signup(&h.app, req).await,
+        VERIFY => totp_lambda::http::verify(&h.app, req).await,
+        UPDATE => totp_lambda::http::update(&h.app, req).await,
+        REFRESH | ME => totp_lambda::http::sessions(&h.app, req).await,
+        MGMT_DELETE | MGMT_LOAD => totp_lambda::http::management(&h.app, &management_keys(), req).await,
+        KEYS => totp_lambda::http::keys(&h.app.config, h.app.tokens.as_ref().unwrap(), req).await,
+        other => panic!("no route {other}"),
+    };
+    into_parts(response.expect("a handler answers every request")).await
+}
+
+fn body(value: Value) -> String {
+    value.to_string()
+}
+
+fn corpus(refresh_jwt: &str) -> Vec<Case> {
+    let auth = Some(bearer(PROJECT));
+    let session = Some(bearer(&format!("{PROJECT}:{refresh_jwt}")));
+    let mgmt = Some(bearer(&format!("{PROJECT}:{MGMT_KEY_A}")));
+    let ten_mb = format!(r#"{{"loginId":"{KEPT}","pad":"{}"}}"#, "x".repeat(10 * 1024 * 1024));
+    let verify = |code: &str| body(json!({"loginId": KEPT, "code": code}));
+    let with_claims =
+        |claims: Value| body(json!({"loginId": KEPT, "code": "000000", "loginOptions": {"customClaims": claims}}));
+    let nested = |levels: usize| {
+        let mut value = json!("deep");
+        for _ in 0..levels {
+            value = json!({ "k": value });
+        }
+        value
+    };
+    let huge_claims = json!({ "blob": "x".repeat(4096) });
+    let many_claims: Value = (0..200)
+        .map(|i| (format!("claim{i}"), json!(i)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let zero_width = format!("{KEPT}\u{200B}");
+    vec![
+        // Bodies that are not one JSON object.
+        case("empty body", SIGNUP, auth.clone(), ""),
+        case("empty body", VERIFY, auth.clone(), ""),
+        case("empty body", UPDATE, auth.clone(), ""),
+        case("empty body", MGMT_DELETE, mgmt.clone(), ""),
+        case("null", SIGNUP, auth.clone(), "null"),
+        case("null", VERIFY, auth.clone(), "null"),
+        case("null", REFRESH, session.clone(), "null"),
+        case("null", MGMT_DELETE, mgmt.clone(), "null"),
+        case("an array", SIGNUP, auth.clone(), r#"[{"loginId": "kept@example.com"}]"#),
+        case("an array", VERIFY, auth.clone(), r#"["kept@example.com", "123456"]"#),
+        case("an array", REFRESH, session.clone(), "[]"),
+        case("a number", UPDATE, auth.clone(), "42"),
+        case("a string", MGMT_DELETE, mgmt.clone(), r#""kept@example.com""#),
+        case(
+            "trailing garbage",
+            SIGNUP,
+            auth.clone(),
+            r#"{"loginId": "new@example.com"} {}"#,
+        ),
+        case(
+            "truncated",
+            VERIFY,
+            auth.clone(),
+            r#"{"loginId": "kept@example.com", "code": "1"#,
+        ),
+        // Numbers, arrays and objects where strings belong.
+        case("loginId a number", SIGNUP, auth.clone(), r#"{"loginId": 42}"#),
+        case(
+            "loginId an array",
+            VERIFY,
+            auth.clone(),
+            r#"{"loginId": ["kept@example.com"], "code": "123456"}"#,
+        ),
+        case("loginId an object", UPDATE, auth.clone(), r#"{"loginId": {"$ne": ""}}"#),
+        case("loginId true", MGMT_DELETE, mgmt.clone(), r#"{"loginId": true}"#),
+        case(
+            "code a number",
+            VERIFY,
+            auth.clone(),
+            r#"{"loginId": "kept@example.com", "code": 123456}"#,
+        ),
+        case(
+            "name a number",
+            SIGNUP,
+            auth.clone(),
+            r#"{"loginId": "new@example.com", "user": {"name": 1}}"#,
+        ),
+        case(
+            "stepup a string",
+            VERIFY,
+            auth.clone(),
+            r#"{"loginId": "kept@example.com", "code": "123456", "loginOptions": {"stepup": "yes"}}"#,
+        ),
+        case(
+            "customClaims an array",
+            VERIFY,
+            auth.clone(),
+            &with_claims(json!(["a"])),
+        ),
+        // Too large: refused before it is parsed.
+        case("10 MB body", SIGNUP, auth.clone(), &ten_mb).answers(413, "E011001"),
+        case("10 MB body", VERIFY, auth.clone(), &ten_mb).answers(413, "E011001"),
+        case("10 MB body", UPDATE, auth.clone(), &ten_mb).answers(413, "E011001"),
+        case("10 MB body", REFRESH, session.clone(), &ten_mb).answers(413, "E011001"),
+        case("10 MB body", MGMT_DELETE, mgmt.clone(), &ten_mb).answers(413, "E011001"),
+        // NUL and control characters.
+        case(
+            "escaped NUL in loginId",
+            SIGNUP,
+            auth.clone(),
+            r#"{"loginId": "new\u0000@example.com"}"#,
+        )
+        .answers(400, "E011003"),
+        case(
+            "raw NUL in a string",
+            SIGNUP,
+            auth.clone(),
+            "{\"loginId\": \"new\0@example.com\"}",
+        ),
+        case(
+            "raw NUL outside strings",
+            VERIFY,
+            auth.clone(),
+            "{\"loginId\": \"kept@example.com\",\0\"code\": \"123456\"}",
+        ),
+        case(
+            "bell in loginId",
+            MGMT_DELETE,
+            mgmt.clone(),
+            r#"{"loginId": "kept\u0007@example.com"}"#,
+        )
+        .answers(400, "E011003"),
+        case(
+            "escape in givenName",
+            SIGNUP,
+            auth.clone(),
+            r#"{"loginId": "new@example.com", "user": {"givenName": "\u001b[31m"}}"#,
+        )
+        .answers(400, "E011003"),
+        case(
+            "lone surrogate",
+            SIGNUP,
+            auth.clone(),
+            r#"{"loginId": "new\ud800@example.com"}"#,
+        ),
+        case("invalid UTF-8", VERIFY, auth.clone(), "").binary(b"{\"loginId\": \"\xff\xfe\", \"code\": \"123456\"}"),
+        // Look-alike loginIds (see LoginId in src/domain.rs).
+        case(
+            "zero-width space after a registered loginId",
+            SIGNUP,
+            auth.clone(),
+            &body(json!({"loginId": zero_width})),
+        )
+        .answers(400, "E011003"),
+        case(
+            "zero-width space after a registered loginId",
+            VERIFY,
+            auth.clone(),
+            &body(json!({"loginId": zero_width, "code": "123456"})),
+        )
+        .answers(400, "E011003"),
+        case(
+            "bidi override",
+            SIGNUP,
+            auth.clone(),
+            &body(json!({"loginId": "\u{202E}moc.elpmaxe@peek"})),
+        )
+        .answers(400, "E011003"),
+        case(
+            "soft hyphen",
+            UPDATE,
+            auth.clone(),
+            &body(json!({"loginId": "ke\u{AD}pt@example.com"})),
+        )
+        .answers(400, "E011003"),
+        case(
+            "line separator",
+            MGMT_DELETE,
+            mgmt.clone(),
+            &body(json!({"loginId": "kept@example.com\u{2028}"})),
+        )
+        .answers(400, "E011003"),
+        case("zero-width joiner in the query", MGMT_LOAD, mgmt.clone(), "")
+            .query("ke\u{200D}pt@example.com")
+            .answers(400, "E011003"),
+        // The same key twice: refused, whichever value would win.
+        case(
+            "loginId twice",
+            SIGNUP,
+            auth.clone(),
+            r#"{"loginId": "new@example.com", "loginId": "kept@example.com"}"#,
+        ),
+        case(
+            "code twice",
+            VERIFY,
+            auth.clone(),
+            r#"{"loginId": "kept@example.com", "code": "000000", "code": "111111"}"#,
+        ),
+        case(
+            "loginId twice",
+            MGMT_DELETE,
+            mgmt.clone(),
+            r#"{"loginId": "other@example.com", "loginId": "kept@example.com"}"#,
+        ),
+        case(
+            "a customClaim twice",
+            VERIFY,
+            auth.clone(),
+            r#"{"loginId": "kept@example.com", "code": "000000", "loginOptions": {"customClaims": {"role": "user", "role": "admin"}}}"#,
+        ),
+        case("an unknown key twice", REFRESH, session.clone(), r#"{"x": 1, "x": 2}"#),
+        // Content-Type: bodies are JSON whatever the header says, so a body
+        // that is not JSON is refused as such.
+        case("form-encoded", SIGNUP, auth.clone(), "loginId=new%40example.com")
+            .content_type("application/x-www-form-urlencoded"),
+        case("XML", VERIFY, auth.clone(), "<loginId>kept@example.com</loginId>").content_type("application/xml"),
+        case(
+            "multipart",
+            UPDATE,
+            auth.clone(),
+            "--x\r\nContent-Disposition: form-data; name=\"loginId\"\r\n\r\nkept@example.com\r\n--x--",
+        )
+        .content_type("multipart/form-data; boundary=x"),
+        // A body API Gateway marked base64 arrives decoded (Body::Binary): bytes that are not JSON.
+        case("binary body", SIGNUP, auth.clone(), "").binary(&[0x1f, 0x8b, 0x08, 0x00, 0xff]),
+        case(
+            "base64 text that was not decoded",
+            SIGNUP,
+            auth.clone(),
+            "eyJsb2dpbklkIjoibmV3QGV4YW1wbGUuY29tIn0=",
+        ),
+        // Methods no route takes.
+        case("PROPFIND", SIGNUP, auth.clone(), "{}")
+            .method(Method::from_bytes(b"PROPFIND").unwrap())
+            .answers(405, "E011001"),
+        case("DELETE", VERIFY, auth.clone(), "{}")
+            .method(Method::DELETE)
+            .answers(405, "E011001"),
+        case("PUT", UPDATE, auth.clone(), "{}")
+            .method(Method::PUT)
+            .answers(405, "E011001"),
+        case("GET", REFRESH, session.clone(), "")
+            .method(Method::GET)
+            .answers(405, "E011001"),
+        case("POST", ME, session.clone(), "{}")
+            .method(Method::POST)
+            .answers(405, "E011001"),
+        case("PATCH", MGMT_DELETE, mgmt.clone(), "{}")
+            .method(Method::PATCH)
+            .answers(405, "E011001"),
+        case("POST", KEYS, None, "{}")
+            .method(Method::POST)
+            .answers(405, "E011001"),
+        // Bearer values with extra colons or spaces.
+        case(
+            "no project",
+            SIGNUP,
+            Some("Bearer :P2TestProjectA".into()),
+            r#"{"loginId": "new@example.com"}"#,
+        )
+        .answers(401, "E011003"),
+        case(
+            "space inside the project",
+            SIGNUP,
+            Some("Bearer P2Test ProjectA".into()),
+            r#"{"loginId": "new@example.com"}"#,
+        )
+        .answers(401, "E011003"),
+        case(
+            "no space after Bearer",
+            SIGNUP,
+            Some("BearerP2TestProjectA".into()),
+            r#"{"loginId": "new@example.com"}"#,
+        )
+        .answers(401, "E011003"),
+        case(
+            "tab for the space",
+            SIGNUP,
+            Some("Bearer\tP2TestProjectA".into()),
+            r#"{"loginId": "new@example.com"}"#,
+        )
+        .answers(401, "E011003"),
+        case(
+            "project then colons and no token",
+            UPDATE,
+            Some("Bearer P2TestProjectA:::".into()),
+            &body(json!({"loginId": KEPT})),
+        )
+        .answers(401, "E061004"),
+        case(
+            "a token that is three dots",
+            UPDATE,
+            Some("Bearer P2TestProjectA:..:x".into()),
+            &body(json!({"loginId": KEPT})),
+        )
+        .answers(401, "E061004"),
+        case(
+            "a token of junk",
+            REFRESH,
+            Some("Bearer P2TestProjectA:a.b.c".into()),
+            "",
+        )
+        .answers(401, "E061004"),
+        case(
+            "a token with a space in it",
+            ME,
+            Some(format!("Bearer P2TestProjectA:{} x", &refresh_jwt[..20])),
+            "",
+        )
+        .answers(401, "E061004"),
+        case(
+            "the project twice",
+            REFRESH,
+            Some("Bearer P2TestProjectA:P2TestProjectA".into()),
+            "",
+        )
+        .answers(401, "E061004"),
+        case(
+            "management key with a colon more",
+            MGMT_DELETE,
+            Some(format!("Bearer {PROJECT}:{MGMT_KEY_A}:")),
+            &body(json!({"loginId": KEPT})),
+        )
+        .answers(401, "E011003"),
+        case(
+            "management key with a space",
+            MGMT_DELETE,
+            Some(format!("Bearer {PROJECT}: {MGMT_KEY_A}")),
+            &body(json!({"loginId": KEPT})),
+        )
+        .answers(401, "E011003"),
+        case(
+            "management key of another project",
+            MGMT_DELETE,
+            Some(format!("Bearer {PROJECT}:{MGMT_KEY_B}")),
+            &body(json!({"loginId": KEPT})),
+        )
+        .answers(401, "E011003"),
+        // Codes that are not six ASCII digits.
+        case("code with a space", VERIFY, auth.clone(), &verify("123 456")).answers(400, "E011003"),
+        case("code padded", VERIFY, auth.clone(), &verify(" 123456")).answers(400, "E011003"),
+        case("full-width digits", VERIFY, auth.clone(), &verify("１２３４５６")).answers(400, "E011003"),
+        case("Arabic-Indic digits", VERIFY, auth.clone(), &verify("١٢٣٤٥٦")).answers(400, "E011003"),
+        case("code with a NUL", VERIFY, auth.clone(), &verify("12345\u{0}")).answers(400, "E011003"),
+        case("code negative", VERIFY, auth.clone(), &verify("-12345")).answers(400, "E011003"),
+        case("code in exponent form", VERIFY, auth.clone(), &verify("1e5000")).answers(400, "E011003"),
+        // customClaims that would make the session JWT too big for a header or a cookie.
+        case("customClaims of 4 KiB", VERIFY, auth.clone(), &with_claims(huge_claims)).answers(400, "E011003"),
+        case("200 customClaims", VERIFY, auth.clone(), &with_claims(many_claims)).answers(400, "E011003"),
+        case("customClaims 10 deep", VERIFY, auth.clone(), &with_claims(nested(10))).answers(400, "E011003"),
+        case(
+            "customClaims past the parser's depth limit",
+            VERIFY,
+            auth.clone(),
+            &format!(
+                r#"{{"loginId": "{KEPT}", "code": "000000", "loginOptions": {{"customClaims": {{"k": {}1{}}}}}}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_bad_input_gets_its_answer_and_changes_nothing() {
+    let h = Harness::new().await;
+    let (_, signed_in) = h.register(KEPT).await;
+    let refresh_jwt = refresh_of(&signed_in);
+    assert_eq!(h.signup("pending@example.com").await.0, 200);
+    let before = h.scan().await;
+    let cases = corpus(&refresh_jwt);
+    for case in &cases {
+        let (status, body) = send(&h, case).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (case.status, case.error_code),
+            "{} on {} {}: {body}",
+            case.what,
+            case.method,
+            case.path
+        );
+    }
+    assert_eq!(h.scan().await, before, "a bad request changed the table");
+    // The session the corpus tried to abuse still refreshes: nothing was revoked.
+    assert_eq!(h.session("/v1/auth/refresh", &refresh_jwt).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_json_body_is_read_whatever_its_content_type_says() {
+    // The contract says bodies are JSON; the header is not what decides it.
+    let h = Harness::new().await;
+    for (content_type, login_id) in [
+        ("text/plain", "plain@example.com"),
+        ("application/json; charset=utf-8", "charset@example.com"),
+        ("", "none@example.com"),
+    ] {
+        let case = case(
+            "JSON body",
+            SIGNUP,
+            Some(bearer(PROJECT)),
+            &body(json!({ "loginId": login_id })),
+        )
+        .content_type(content_type);
+        let (status, body) = send(&h, &case).await;
+        assert_eq!(status, 200, "{content_type:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn look_alike_login_ids_cannot_become_two_users() {
+    let h = Harness::new().await;
+    let composed = "Zo\u{EB}.m\u{FC}ller@example.com";
+    let decomposed = "Zoe\u{308}.mu\u{308}ller@example.com";
+    assert_ne!(composed, decomposed);
+    let (key, signed_in) = h.register(composed).await;
+    assert_eq!(signed_in["user"]["loginIds"], json!([composed]));
+
+    // The decomposed spelling is the same user: sign-up is refused as a
+    // duplicate, and its code signs in the composed user.
+    let (status, body) = h.signup(decomposed).await;
+    assert_eq!((status, error_code(&body)), (409, "E062107"), "{body}");
+    h.advance(30);
+    let (status, body) = h.verify(decomposed, &code(&key, h.now())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["loginIds"], json!([composed]));
+    assert_eq!(body["user"]["userId"], signed_in["user"]["userId"]);
+
+    // Invisible and reordering characters are refused, not stored as a new user.
+    for look_alike in [
+        format!("{composed}\u{200B}"),
+        format!("\u{2067}{composed}\u{2069}"),
+        format!("\u{202E}{composed}"),
+        "alice@example.com\u{200B}".to_owned(),
+    ] {
+        let (status, body) = h.signup(&look_alike).await;
+        assert_eq!((status, error_code(&body)), (400, "E011003"), "{look_alike:?}: {body}");
+    }
+    assert_eq!(h.scan().await.len(), 1, "one user, nothing else: {:?}", h.scan().await);
+}
