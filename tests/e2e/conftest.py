@@ -17,6 +17,11 @@
   TOTP_OTHER_MANAGEMENT_KEY
                          optional: a management key of TOTP_OTHER_PROJECT_ID
                          (enables the management key isolation test)
+  TOTP_SCHEMATHESIS_MAX_EXAMPLES, TOTP_SCHEMATHESIS_SEED
+                         optional: random examples per operation and the seed of
+                         test_schemathesis.py (make fuzz-api sets both). Its
+                         preflight operations expect the server to have allowed
+                         origins (ALLOWED_ORIGINS), as make test and make dev do.
 
 Missing required variables make every test fail (not skip).
 """
