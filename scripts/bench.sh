@@ -43,9 +43,7 @@ if [ "${BENCH_SIZE:-1}" != 0 ]; then
 fi
 
 step "DynamoDB Local"
-ddb_port=$(free_port)
-start_dynamodb_local "$ddb_port"
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
+use_dynamodb_local
 table="bench-$(date +%s)"
 target/release/examples/create_table "$table" >/dev/null
 

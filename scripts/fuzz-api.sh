@@ -19,9 +19,7 @@ seed=${FUZZ_SEED:-$(python3 -c 'import secrets; print(secrets.randbelow(2**32))'
 case "$examples$seed" in *[!0-9]*) echo "FUZZ_EXAMPLES and FUZZ_SEED are whole numbers" >&2; exit 2 ;; esac
 project=P2FuzzApiProject
 
-ddb_port=$(free_port)
-start_dynamodb_local "$ddb_port"
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
+use_dynamodb_local
 keys=$(mktemp -d)
 scripts/gen-keys.sh signing fuzz-signing "$project" >"$keys/signing.json"
 scripts/gen-keys.sh public <"$keys/signing.json" >"$keys/public.json"

@@ -42,6 +42,22 @@ start_moto() {
   wait_for_port "$port" 60 "moto"
 }
 
+# use_dynamodb_local / use_moto: each on a free loopback port, its endpoint
+# exported (AWS_ENDPOINT_URL_DYNAMODB, MOTO_ENDPOINT) for the SDK and the tests.
+use_dynamodb_local() {
+  local port
+  port=$(free_port)
+  start_dynamodb_local "$port"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+}
+
+use_moto() {
+  local port
+  port=$(free_port)
+  start_moto "$port"
+  export MOTO_ENDPOINT="http://127.0.0.1:$port"
+}
+
 # start_watch PORT ENV_FILE [LOG [CONCURRENCY [WATCH_ARGS...]]]: every
 # function under `cargo lambda watch` on loopback, routed by the contract
 # paths in Cargo.toml; CONCURRENCY instances per function (1 unless given), so

@@ -24,13 +24,9 @@ echo "cfn-lint: no findings"
 SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint
 
 step "starting DynamoDB Local and moto (Secrets Manager)"
-ddb_port=$(free_port)
-start_dynamodb_local "$ddb_port"
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
-moto_port=$(free_port)
-start_moto "$moto_port"
-export MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
-echo "DynamoDB Local on $ddb_port, moto on $moto_port"
+use_dynamodb_local
+use_moto
+echo "DynamoDB Local at $AWS_ENDPOINT_URL_DYNAMODB, moto at $MOTO_ENDPOINT"
 
 step "cargo test (unit and integration, against DynamoDB Local)"
 cargo test --all-targets --quiet
