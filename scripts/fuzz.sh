@@ -19,7 +19,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
 seconds=${FUZZ_SECONDS:-600}
 jobs=${FUZZ_JOBS:-1}
-targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}
+targets=$(echo ${FUZZ_TARGETS:-$(cargo +nightly fuzz list)})
 say "building the targets (release, AddressSanitizer)"
 cargo +nightly fuzz build -O
 for target in $targets; do
