@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make dev` and `make test`.
-.PHONY: dev test fuzz-api fuzz bench setup keys build package deploy clean
+.PHONY: dev test fuzz-api fuzz mutants bench setup keys build package deploy clean
 
 dev: ## install what is missing, start DynamoDB Local, serve every function on :9000
 	bash scripts/dev.sh
@@ -12,6 +12,9 @@ fuzz-api: ## long Schemathesis run against openapi.yaml (FUZZ_EXAMPLES per opera
 
 fuzz: ## each cargo-fuzz target in fuzz/ for FUZZ_SECONDS (default 600; nightly and cargo-fuzz installed if missing)
 	bash scripts/fuzz.sh
+
+mutants: ## cargo-mutants over the security-critical code, with DynamoDB Local (hours; MUTANTS_ARGS=…)
+	bash scripts/mutants.sh
 
 bench: ## one table of compute, cold start, warm path and arm64 size per function (BENCH_SIZE=0: no arm64 build)
 	bash scripts/bench.sh

@@ -135,6 +135,16 @@ mod tests {
     }
 
     #[test]
+    fn a_body_of_exactly_the_limit_is_read() {
+        let pad = MAX_BODY_BYTES - r#"{"p": ""}"#.len();
+        let at_limit = format!(r#"{{"p": "{}"}}"#, "x".repeat(pad));
+        assert_eq!(at_limit.len(), MAX_BODY_BYTES);
+        assert!(parse(&at_limit).is_ok());
+        let over = format!(r#"{{"p": "{}"}}"#, "x".repeat(pad + 1));
+        assert_eq!(parse(&over), Err(Error::BodyTooLarge));
+    }
+
+    #[test]
     fn the_size_limit_is_checked_first() {
         let big = format!(r#"{{"p": "{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert_eq!(parse(&big), Err(Error::BodyTooLarge));
