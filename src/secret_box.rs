@@ -359,8 +359,21 @@ mod tests {
             r#"{"current":"k1","keys":{}}"#,
             r#"{"current":"k1","keys":{"k1":"short"}}"#,
             r#"{"current":"k1","keys":{"k1":"AAAA"}}"#,
+            // A good 32-byte key under an empty id: ids name keys in stored items.
+            r#"{"current":"","keys":{"":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}"#,
         ] {
             assert!(SecretBox::from_json(doc).is_err(), "{doc}");
         }
+        let good = r#"{"current":"k1","keys":{"k1":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}"#;
+        assert!(SecretBox::from_json(good).is_ok(), "the same key under an id is fine");
+    }
+
+    #[test]
+    fn a_sealed_secret_shows_its_key_id_and_size_only() {
+        let sealed = SealedSecret {
+            key_id: "k7".into(),
+            blob: vec![0xAB; 44],
+        };
+        assert_eq!(format!("{sealed:?}"), "SealedSecret(key_id=k7, 44 bytes)");
     }
 }
