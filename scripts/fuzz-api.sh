@@ -38,11 +38,7 @@ port=$(free_port)
 start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-fuzz.log" 1 --ignore-changes
 wait_for_port "$port" 120 "cargo lambda watch"
 base="http://127.0.0.1:$port"
-for route in totp/signup totp/verify totp/update refresh; do
-  curl -s -o /dev/null -m 600 -X POST "$base/v1/auth/$route" -d '{}' || true
-done
-curl -s -o /dev/null -m 600 "$base/v2/keys/$project" || true
-curl -s -o /dev/null -m 600 -X POST "$base/v1/mgmt/user/logout" -d '{}' || true
+warm_functions "$base" "$project"
 
 printf '\n==> Schemathesis: %s random examples per operation, seed %s (FUZZ_SEED=%s make fuzz-api repeats this run)\n' \
   "$examples" "$seed" "$seed"

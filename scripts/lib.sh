@@ -42,6 +42,17 @@ start_moto() {
   wait_for_port "$port" 60 "moto"
 }
 
+# warm_functions BASE_URL PROJECT: one request to each function served at
+# BASE_URL, so that each compiles (on its first request) before a suite runs.
+warm_functions() {
+  local base=$1 project=$2 route
+  for route in totp/signup totp/verify totp/update refresh; do
+    curl -s -o /dev/null -m 600 -X POST "$base/v1/auth/$route" -d '{}' || true
+  done
+  curl -s -o /dev/null -m 600 "$base/v2/keys/$project" || true
+  curl -s -o /dev/null -m 600 -X POST "$base/v1/mgmt/user/logout" -d '{}' || true
+}
+
 # use_dynamodb_local / use_moto: each on a free loopback port, its endpoint
 # exported (AWS_ENDPOINT_URL_DYNAMODB, MOTO_ENDPOINT) for the SDK and the tests.
 use_dynamodb_local() {

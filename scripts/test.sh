@@ -64,11 +64,7 @@ port=$(free_port)
 start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log" 4
 wait_for_port "$port" 120 "cargo lambda watch"
 # Each function compiles on its first request: pay that before the suites run.
-for route in totp/signup totp/verify totp/update refresh; do
-  curl -s -o /dev/null -m 600 -X POST "http://127.0.0.1:$port/v1/auth/$route" -d '{}' || true
-done
-curl -s -o /dev/null -m 600 "http://127.0.0.1:$port/v2/keys/P2E2eProjectAlpha" || true
-curl -s -o /dev/null -m 600 -X POST "http://127.0.0.1:$port/v1/mgmt/user/logout" -d '{}' || true
+warm_functions "http://127.0.0.1:$port" P2E2eProjectAlpha
 TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectAlpha) TOTP_OTHER_MANAGEMENT_KEY=$(management_key P2E2eProjectBravo) \
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \
 TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
