@@ -68,10 +68,10 @@ fn otpauth_qr_seeds() {
 #[test]
 fn jwt_verify_seeds() {
     let accepted = run_seeds("jwt_verify", targets::jwt_verify);
-    assert_eq!(accepted["signed-valid"], 2, "a good token passes both rings");
-    for (seed, rings) in &accepted {
+    assert!(accepted["signed-valid"], "a good token passes");
+    for (seed, passed) in &accepted {
         if seed != "signed-valid" {
-            assert_eq!(*rings, 0, "seed {seed} must be refused");
+            assert!(!passed, "seed {seed} must be refused");
         }
     }
 }
