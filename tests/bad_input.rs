@@ -82,7 +82,6 @@ impl Case {
     }
 
     fn request(&self) -> Request {
-        use lambda_http::RequestExt as _;
         let mut builder = lambda_http::http::Request::builder()
             .method(self.method.clone())
             .uri(format!("https://api.example.com{}", self.path))
@@ -92,11 +91,7 @@ impl Case {
         }
         let req = builder.body(self.body.clone()).unwrap();
         match &self.query_login_id {
-            Some(login_id) => req.with_query_string_parameters(
-                [("loginId".to_owned(), login_id.clone())]
-                    .into_iter()
-                    .collect::<std::collections::HashMap<_, _>>(),
-            ),
+            Some(login_id) => with_login_id_query(req, login_id),
             None => req,
         }
     }

@@ -452,14 +452,8 @@ pub async fn mgmt_as<S: Store>(app: &App<S>, authorization: Option<&str>, route:
         other => panic!("no route {other}"),
     };
     let req = request(method, &path, authorization, &body);
-    // lambda_http reads the query from its own extension, as API Gateway fills it.
     let req = if route == "load" {
-        use lambda_http::RequestExt as _;
-        req.with_query_string_parameters(
-            [("loginId".to_owned(), login_id.to_owned())]
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>(),
-        )
+        with_login_id_query(req, login_id)
     } else {
         req
     };
@@ -469,6 +463,17 @@ pub async fn mgmt_as<S: Store>(app: &App<S>, authorization: Option<&str>, route:
             .unwrap(),
     )
     .await
+}
+
+/// `req` with `?loginId=<login_id>` where lambda_http reads the query: its
+/// own extension, as API Gateway fills it (the URI's query is not parsed).
+pub fn with_login_id_query(req: Request, login_id: &str) -> Request {
+    use lambda_http::RequestExt as _;
+    req.with_query_string_parameters(
+        [("loginId".to_owned(), login_id.to_owned())]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+    )
 }
 
 pub async fn mgmt<S: Store>(app: &App<S>, route: &str, login_id: &str) -> (u16, Value) {
