@@ -365,5 +365,18 @@ mod tests {
         });
         assert_eq!(bad, Err(Error::InvalidArgument("familyName")));
         assert_eq!(Profile::parse(ProfileInput::default()), Ok(Profile::default()));
+        // The limit counts characters, not bytes, and is inclusive.
+        let at_limit = "é".repeat(MAX_PROFILE_FIELD_CHARS);
+        let ok = Profile::parse(ProfileInput {
+            given_name: Some(&at_limit),
+            ..Default::default()
+        });
+        assert_eq!(ok.map(|p| p.given_name), Ok(at_limit.clone()));
+        let over = at_limit + "é";
+        let bad = Profile::parse(ProfileInput {
+            given_name: Some(&over),
+            ..Default::default()
+        });
+        assert_eq!(bad, Err(Error::InvalidArgument("givenName")));
     }
 }

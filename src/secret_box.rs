@@ -315,9 +315,11 @@ mod tests {
         let secret = TotpSecret::generate().unwrap();
         let (p, alice) = ids("P1", "alice");
         let home = at(&p, &alice, Field::Secret, "E1");
+        assert!(is_v2(&sb.seal(&home, &secret).unwrap().blob));
         // Many blobs, so that some v1 nonces start with the v2 marker byte.
         for _ in 0..600 {
             let old = sb.seal_v1_for_tests(&home, &secret).unwrap();
+            assert!(!is_v2(&old.blob), "a v1 blob is never taken for v2");
             let opened = sb.open(&home, &old).unwrap();
             assert_eq!((opened.secret, opened.current), (secret.clone(), false));
             // v1 binds project and loginId only: the reason to re-seal.
@@ -325,6 +327,14 @@ mod tests {
             let (_, bob) = ids("P1", "bob");
             assert!(sb.open(&at(&p, &bob, Field::Secret, "E1"), &old).is_err());
         }
+        // One whose nonce starts with the marker: one in 256 does, so 20 000
+        // tries miss with p < 1e-33.
+        let marked = std::iter::repeat_with(|| sb.seal_v1_for_tests(&home, &secret).unwrap())
+            .take(20_000)
+            .find(|old| old.blob[0] == V2)
+            .unwrap();
+        assert!(!is_v2(&marked.blob), "the length tells them apart");
+        assert!(sb.open(&home, &marked).is_ok());
     }
 
     #[test]
@@ -348,6 +358,7 @@ mod tests {
         );
         let sealed_new = rotated.seal(&home, &secret).unwrap();
         assert_eq!(sealed_new.key_id, "k2");
+        assert_eq!((old.current_key_id(), rotated.current_key_id()), ("k1", "k2"));
         assert_eq!(old.open(&home, &sealed_new).err(), Some(SecretBoxError::UnknownKey));
     }
 
