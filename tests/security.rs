@@ -426,6 +426,59 @@ async fn a_dynamodb_that_never_answers_gives_503_within_the_operation_timeout() 
     );
 }
 
+/// Answers every request with a success status and a body cut short: the
+/// connection closes 40 bytes before the promised Content-Length.
+fn truncating_endpoint() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            // The whole request (headers, then Content-Length bytes), then the answer.
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let complete = |r: &[u8]| {
+                let text = String::from_utf8_lossy(r);
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    return false;
+                };
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                body.len() >= length
+            };
+            while !complete(&request) {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body = r#"{"Item":{"pk":{"S":"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len() + 40
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    endpoint
+}
+
+#[tokio::test]
+async fn a_dynamodb_answer_cut_short_gives_503() {
+    let (status, body, retry_after, _, h) = signup_against(&truncating_endpoint()).await;
+    assert_eq!((status, error_code(&body)), (503, "E010001"), "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let (status, _) = h.verify("a@b.co", "123456").await;
+    assert_eq!(status, 503);
+}
+
 /// The writes after a read fail as if DynamoDB became unreachable then.
 struct FailingWrites;
 
