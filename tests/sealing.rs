@@ -260,10 +260,13 @@ async fn v1_seals_keep_opening_and_are_sealed_anew_by_the_next_sign_in() {
     )
     .await;
     assert!(!is_v2(&v1.blob));
+    let usage = || key_usage(&h.client, &h.table, &v1.key_id);
+    assert_eq!(usage().await.unwrap(), KeyUsage { items: 1, v1_seals: 1 });
     h.advance(30);
     assert_eq!(h.verify("legacy@example.com", &code(&key, h.now())).await.0, 200);
     let migrated = item(&h, "legacy@example.com").await;
     assert!(is_v2(migrated["secret"].as_b().unwrap().as_ref()), "sealed anew as v2");
+    assert_eq!(usage().await.unwrap(), KeyUsage { items: 1, v1_seals: 0 });
     h.advance(30);
     assert_eq!(h.verify("legacy@example.com", &code(&key, h.now())).await.0, 200);
 }
