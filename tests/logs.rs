@@ -159,3 +159,47 @@ async fn every_management_call_is_audited_without_naming_anyone() {
         assert!(!logs.contains(secret.as_str()), "{secret} reached the logs");
     }
 }
+
+/// Stalls every storage call: a request that takes at least that long.
+struct SlowStorage;
+
+impl hooked::Hook for SlowStorage {
+    async fn before(
+        &self,
+        _: hooked::Op,
+        _: &totp_lambda::store::UserKey,
+        _: &totp_lambda::store::dynamo::DynamoStore,
+    ) -> Result<(), totp_lambda::store::StoreError> {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_request_line_gives_the_latency_in_milliseconds() {
+    let (capture, _guard) = capture_logs();
+    let h = Harness::new().await;
+    let app = h.hooked(SlowStorage);
+    let started = std::time::Instant::now();
+    let signup = request(
+        lambda_http::http::Method::POST,
+        "/v1/auth/totp/signup",
+        Some(&bearer(PROJECT)),
+        r#"{"loginId":"slow@example.com"}"#,
+    );
+    let (status, _) = call_signup(&app, signup).await;
+    let outside_ms = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(status, 200);
+    let line = capture
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON lines"))
+        .find(|l| l["message"] == "request")
+        .expect("a request line");
+    let latency = line["latency_ms"].as_f64().unwrap();
+    // Timed inside the call: at least the stall, at most the whole call.
+    assert!(
+        (200.0..=outside_ms).contains(&latency),
+        "{latency} ms logged, {outside_ms} ms outside"
+    );
+}
