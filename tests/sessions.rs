@@ -311,6 +311,17 @@ async fn session_routes_refuse_bad_requests_and_write_nothing() {
     )
     .await;
     assert_eq!(status, 200);
+    // No body, or only white space, in each form API Gateway may hand over.
+    for body in [
+        lambda_http::Body::Empty,
+        lambda_http::Body::Text(" \r\n".into()),
+        lambda_http::Body::Binary(b"\t ".to_vec()),
+    ] {
+        let mut refresh = request(Method::POST, "/v1/auth/refresh", Some(&auth), "");
+        *refresh.body_mut() = body;
+        let (status, answer) = call_sessions(&h.app, refresh).await;
+        assert_eq!(status, 200, "{answer}");
+    }
 }
 
 #[tokio::test]
