@@ -133,3 +133,25 @@ pub async fn update<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signup_body(body: Value) -> Request {
+        let mut request = Request::new(lambda_http::Body::Text(body.to_string()));
+        *request.method_mut() = Method::POST;
+        request
+    }
+
+    #[test]
+    fn sso_app_ids_are_capped_at_256_bytes_and_refuse_control_characters() {
+        let with = |app: &str| parse_signup(&signup_body(json!({"loginId": "a@b.co", "ssoAppId": app})));
+        assert_eq!(with("").unwrap().sso_app_id, None, "empty is absent");
+        let at_limit = "a".repeat(256);
+        assert_eq!(with(&at_limit).unwrap().sso_app_id, Some(at_limit));
+        for bad in ["a".repeat(257), "app\n1".to_owned()] {
+            assert_eq!(with(&bad).err(), Some(Error::InvalidArgument("ssoAppId")), "{bad:?}");
+        }
+    }
+}
