@@ -248,3 +248,19 @@ async fn signup_racing_verify_never_registers_an_unseen_key() {
         }
     }
 }
+
+/// `make dev` creates the table (examples/create_table.rs): again on every
+/// start, where the table already exists, which is fine; any other refusal
+/// is an error.
+#[tokio::test]
+async fn creating_the_table_again_is_fine_and_a_refused_creation_is_an_error() {
+    let h = Harness::new().await;
+    h.register("kept@example.com").await;
+    totp_lambda::store::dynamo::ensure_table(&h.client, &h.table)
+        .await
+        .unwrap();
+    assert_eq!(h.scan().await.len(), 1, "the table and its item are kept");
+    // DynamoDB table names are 3 to 255 characters.
+    let refused = totp_lambda::store::dynamo::ensure_table(&h.client, "ab").await;
+    assert!(refused.is_err(), "{refused:?}");
+}
