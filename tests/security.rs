@@ -28,6 +28,39 @@ async fn a_code_is_accepted_once() {
     assert_eq!(h.verify("once@example.com", &c).await.0, 401, "replayed sign-in code");
 }
 
+/// Every storage operation the app asks for, in order.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<Op>>);
+
+impl Hook for Recorder {
+    async fn before(&self, op: Op, _: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
+        self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_before_any_sign_in_write() {
+    // The conditional write would refuse it too: this is the check in front of it.
+    let h = Harness::new().await;
+    let (key, _) = h.register("once@example.com").await;
+    h.advance(30);
+    let app = h.hooked(Recorder::default());
+    let c = code(&key, h.now());
+    let verify = || call_verify(&app, verify_request(PROJECT, "once@example.com", &c));
+    assert_eq!(verify().await.0, 200);
+    assert!(app.store.hook.0.lock().unwrap().contains(&Op::RecordSignIn));
+    app.store.hook.0.lock().unwrap().clear();
+    let (status, body) = verify().await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"));
+    let ops = app.store.hook.0.lock().unwrap().clone();
+    assert_eq!(
+        ops,
+        [Op::Get, Op::TakeAttempt],
+        "counted as an attempt, nothing else written"
+    );
+}
+
 #[tokio::test]
 async fn parallel_replays_of_one_code_succeed_exactly_once() {
     let h = Harness::with_config(|c| c.lockout_max_attempts = 100).await;
