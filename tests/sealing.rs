@@ -269,6 +269,11 @@ async fn v1_seals_keep_opening_and_are_sealed_anew_by_the_next_sign_in() {
     assert_eq!(usage().await.unwrap(), KeyUsage { items: 1, v1_seals: 0 });
     h.advance(30);
     assert_eq!(h.verify("legacy@example.com", &code(&key, h.now())).await.0, 200);
+    assert_eq!(
+        item(&h, "legacy@example.com").await["secret"],
+        migrated["secret"],
+        "a current seal is not written again"
+    );
 }
 
 #[tokio::test]
