@@ -372,3 +372,37 @@ async fn logout_racing_logout_all_leaves_the_token_dead_either_way() {
     }
     assert_all_revoked(&every_route(&h, "race@example.com", &refresh).await);
 }
+
+/// A user item as a release before session generations wrote it: no
+/// `sessionGeneration`, so its tokens are of generation 0.
+async fn without_generation(h: &Harness, login: &str) {
+    h.client
+        .update_item()
+        .table_name(&h.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{PROJECT}#{login}")),
+        )
+        .update_expression("REMOVE sessionGeneration")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sessions_of_users_from_before_generations_can_log_out() {
+    let h = Harness::new().await;
+    let (key, signed_in) = h.register("older@example.com").await;
+    h.advance(30);
+    let (_, again) = h.verify("older@example.com", &code(&key, h.now())).await;
+    without_generation(&h, "older@example.com").await;
+    let item = h.scan().await.into_iter().find(|i| i.contains_key("userId")).unwrap();
+    assert!(!item.contains_key("sessionGeneration"));
+
+    let first = refresh_of(&signed_in);
+    assert_eq!(h.session("logout", &first).await.0, 200);
+    assert_eq!(h.session("refresh", &first).await.0, 401, "logged out");
+    let second = refresh_of(&again);
+    assert_eq!(h.session("logoutall", &second).await.0, 200);
+    assert_eq!(h.session("refresh", &second).await.0, 401, "every session ended");
+}
