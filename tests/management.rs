@@ -51,24 +51,33 @@ async fn a_lost_phone_removes_the_key_and_sessions_and_the_user_enrols_again() {
         assert!(!item.contains_key(gone), "{gone} left on the item");
     }
 
-    // The user signs up again, keeps their userId and profile.
-    let (status, again) = h.signup("phone@example.com").await;
-    assert_eq!(status, 200, "{again}");
-    let new_key = again["key"].as_str().unwrap().to_owned();
-    h.advance(30);
-    let (status, enrolled) = h.verify("phone@example.com", &code(&new_key, h.now())).await;
-    assert_eq!(status, 200, "{enrolled}");
-    assert_eq!(enrolled["firstSeen"], false);
-    assert_eq!(enrolled["user"]["userId"], user_id);
-    assert_eq!(enrolled["user"]["TOTP"], true);
-    assert_eq!(enrolled["user"]["name"], "Pat Phone");
-    assert_eq!(h.session("refresh", &refresh_of(&enrolled)).await.0, 200);
-    // Now registered with a key again: a further sign-up is refused.
+    // Signing up again is refused: only a proof of identity brings a key back.
     let (status, body) = h.signup("phone@example.com").await;
     assert_eq!((status, error_code(&body)), (409, "E062107"));
+}
+
+/// The takeover of issue 23: after support removed a user's key, a sign-up
+/// needs only the project id and the loginId. It must be refused and write
+/// nothing, and nothing the attacker can send afterwards signs them in.
+#[tokio::test]
+async fn after_a_key_removal_a_sign_up_by_anyone_is_refused_and_writes_nothing() {
+    let h = Harness::new().await;
+    let (old_key, _) = h.register("victim@example.com").await;
+    assert_eq!(mgmt(&h.app, "remove_totp", "victim@example.com").await.0, 200);
+    let before = h.scan().await;
+    for _ in 0..2 {
+        let (status, body) = h.signup("victim@example.com").await;
+        assert_eq!((status, error_code(&body)), (409, "E062107"), "{body}");
+        assert_eq!(h.scan().await, before, "a refused sign-up wrote nothing");
+    }
+    // No key is pending, so no code the attacker can compute signs anyone in.
     h.advance(30);
-    assert_eq!(h.verify("phone@example.com", &code(&old_key, h.now())).await.0, 401);
-    assert_eq!(h.verify("phone@example.com", &code(&new_key, h.now())).await.0, 200);
+    for key in [old_key.as_str(), "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"] {
+        let (status, body) = h.verify("victim@example.com", &code(key, h.now())).await;
+        assert_eq!((status, error_code(&body)), (401, "E061102"), "{key}");
+    }
+    let (_, loaded) = mgmt(&h.app, "load", "victim@example.com").await;
+    assert_eq!(loaded["user"]["TOTP"], false);
 }
 
 #[tokio::test]

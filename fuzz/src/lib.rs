@@ -66,9 +66,6 @@ impl Store for Down {
     async fn revoke_all_sessions(&self, _: &UserKey, _: &SessionRef) -> Result<(), StoreError> {
         down()
     }
-    async fn put_reenrolment(&self, _: &UserKey, _: &PendingKey) -> Result<(), StoreError> {
-        down()
-    }
     async fn remove_key(&self, _: &UserKey, _: &str) -> Result<UserRecord, StoreError> {
         down()
     }

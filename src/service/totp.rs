@@ -110,21 +110,11 @@ impl<S: Store> App<S> {
         };
         match self.store.put_pending_signup(&enrollment).await {
             Ok(()) => Ok(provisioning),
-            // Registered: a user whose key support removed enrols again and
-            // keeps their userId; anyone else is already registered.
-            Err(StoreError::Conflict) => {
-                let key = &enrollment.key;
-                let returning = PendingKey {
-                    secret: self.seal(key, Field::PendingSecret, &enrollment.enrollment_id, &secret)?,
-                    enrollment_id: enrollment.enrollment_id,
-                    expires_at: enrollment.expires_at,
-                };
-                match self.store.put_reenrolment(key, &returning).await {
-                    Ok(()) => Ok(provisioning),
-                    Err(StoreError::Conflict) => Err(Error::AlreadyRegistered),
-                    Err(e) => Err(storage(e)),
-                }
-            }
+            // Registered, with a key or without one: signup needs only the
+            // project id, so it never attaches a key to an existing user.
+            // A user whose key support removed proves who they are first
+            // (a sign-in link), then enrols through update.
+            Err(StoreError::Conflict) => Err(Error::AlreadyRegistered),
             Err(e) => Err(storage(e)),
         }
     }

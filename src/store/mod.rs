@@ -281,15 +281,6 @@ pub trait Store: Send + Sync {
         session: &SessionRef,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores a pending key for a registered user who has no key (support
-    /// removed it): the sign-up of a returning user, who keeps their userId.
-    /// `Conflict` if the loginId is not such a user.
-    fn put_reenrolment(
-        &self,
-        key: &UserKey,
-        pending: &PendingKey,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
     /// Removes a registered user's key and any pending key, and ends every
     /// session; the user, their userId and profile stay. Returns the user as
     /// left. `Conflict` if the loginId is not a registered user.

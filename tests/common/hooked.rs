@@ -19,7 +19,6 @@ pub enum Op {
     GetSession,
     RevokeSession,
     RevokeAllSessions,
-    PutReenrolment,
     RemoveKey,
     EndAllSessions,
     DeleteUser,
@@ -98,10 +97,6 @@ impl<H: Hook> Store for Hooked<H> {
     async fn revoke_all_sessions(&self, key: &UserKey, session: &SessionRef) -> Result<(), StoreError> {
         self.hook.before(Op::RevokeAllSessions, key, &self.inner).await?;
         self.inner.revoke_all_sessions(key, session).await
-    }
-    async fn put_reenrolment(&self, key: &UserKey, p: &PendingKey) -> Result<(), StoreError> {
-        self.hook.before(Op::PutReenrolment, key, &self.inner).await?;
-        self.inner.put_reenrolment(key, p).await
     }
     async fn remove_key(&self, key: &UserKey, e: &str) -> Result<UserRecord, StoreError> {
         self.hook.before(Op::RemoveKey, key, &self.inner).await?;

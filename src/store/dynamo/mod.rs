@@ -411,12 +411,6 @@ impl Store for DynamoStore {
         self.bump_generation(key, session).await
     }
 
-    async fn put_reenrolment(&self, key: &UserKey, pending: &PendingKey) -> Result<(), StoreError> {
-        let condition = "#status = :registered AND attribute_not_exists(#secret)";
-        self.write_pending_key(key, pending, condition, vec![(":registered", s(REGISTERED))])
-            .await
-    }
-
     async fn remove_key(&self, key: &UserKey, new_enrollment_id: &str) -> Result<UserRecord, StoreError> {
         self.remove_user_key(key, new_enrollment_id).await
     }
