@@ -28,6 +28,8 @@ pub enum Error {
     UserNotFound,
     /// Wrong, expired or replayed code: one answer for all three.
     WrongCode,
+    /// A sign-in link that is wrong, spent or expired: one answer for all three.
+    LinkRefused,
     /// Too many wrong codes; try again after this many seconds.
     LockedOut { retry_after: u64 },
     /// The route does not take this method.
@@ -127,6 +129,14 @@ impl Error {
                 "The code is wrong or expired".into(),
                 None,
             ),
+            // Descope names no code for a refused magic-link token: the contract's E061102.
+            Error::LinkRefused => (
+                401,
+                "E061102",
+                "Failed to verify magic link token",
+                "The link is wrong, used or expired".into(),
+                None,
+            ),
             Error::LockedOut { retry_after } => (
                 429,
                 "E061103",
@@ -194,6 +204,7 @@ mod tests {
             (Error::AlreadyRegistered, 409, "E062107"),
             (Error::UserNotFound, 404, "E062108"),
             (Error::WrongCode, 401, "E061102"),
+            (Error::LinkRefused, 401, "E061102"),
             (Error::LockedOut { retry_after: 7 }, 429, "E061103"),
             (Error::MethodNotAllowed, 405, "E011001"),
             (Error::UnknownRoute, 404, "E011001"),

@@ -25,7 +25,7 @@ use crate::domain::ProjectId;
 pub const SESSION_DRN: &str = "DS";
 pub const REFRESH_DRN: &str = "DSR";
 /// Clock skew tolerated on `exp` and `iat`.
-const LEEWAY_SECONDS: u64 = 5;
+pub const LEEWAY_SECONDS: u64 = 5;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -94,6 +94,10 @@ pub struct RefreshToken {
     pub token_id: String,
     pub generation: u64,
     pub expires_at: u64,
+    /// When the sign-in that issued it happened (`iat`): how fresh it is.
+    pub issued_at: u64,
+    /// How that sign-in was proved (`amr`); a refreshed session says the same.
+    pub amr: Vec<String>,
 }
 
 struct VerifyingKey {
@@ -282,6 +286,8 @@ impl TokenKeys {
                 token_id,
                 generation,
                 expires_at: claims.exp,
+                issued_at: claims.iat,
+                amr: claims.amr,
             }),
             _ => Err(TokenError::Rejected),
         }
@@ -444,6 +450,8 @@ mod tests {
                     token_id: "JTOKEN".into(),
                     generation: 3,
                     expires_at: NOW + 3600,
+                    issued_at: NOW,
+                    amr: vec!["totp".into()],
                 }
             );
             let jwk = serde_json::to_value(&keys.jwks()[0]).unwrap();

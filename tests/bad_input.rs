@@ -17,6 +17,8 @@ const REFRESH: &str = "/v1/auth/refresh";
 const ME: &str = "/v1/auth/me";
 const MGMT_DELETE: &str = "/v1/mgmt/user/delete";
 const MGMT_LOAD: &str = "/v1/mgmt/user";
+const MGMT_LINK: &str = "/v1/mgmt/user/signin/embeddedlink";
+const MAGIC_LINK: &str = "/v1/auth/magiclink/verify";
 const KEYS: &str = "/v2/keys/P2TestProjectA";
 
 const KEPT: &str = "kept@example.com";
@@ -103,8 +105,8 @@ async fn send(h: &Harness, case: &Case) -> (u16, Value) {
         SIGNUP => totp_lambda::http::signup(&h.app, req).await,
         VERIFY => totp_lambda::http::verify(&h.app, req).await,
         UPDATE => totp_lambda::http::update(&h.app, req).await,
-        REFRESH | ME => totp_lambda::http::sessions(&h.app, req).await,
-        MGMT_DELETE | MGMT_LOAD => totp_lambda::http::management(&h.app, &management_keys(), req).await,
+        REFRESH | ME | MAGIC_LINK => totp_lambda::http::sessions(&h.app, req).await,
+        MGMT_DELETE | MGMT_LOAD | MGMT_LINK => totp_lambda::http::management(&h.app, &management_keys(), req).await,
         KEYS => totp_lambda::http::keys(&h.app.config, h.app.tokens.as_ref().unwrap(), req).await,
         other => panic!("no route {other}"),
     };
@@ -458,6 +460,82 @@ fn corpus(refresh_jwt: &str) -> Vec<Case> {
                 "]".repeat(200)
             ),
         ),
+        // Sign-in links: support's request, and the token a user redeems.
+        case("empty body", MGMT_LINK, mgmt.clone(), ""),
+        case("no loginId", MGMT_LINK, mgmt.clone(), "{}").answers(400, "E011002"),
+        case(
+            "timeout past an hour",
+            MGMT_LINK,
+            mgmt.clone(),
+            &body(json!({"loginId": KEPT, "timeout": 3601})),
+        )
+        .answers(400, "E011003"),
+        case(
+            "timeout negative",
+            MGMT_LINK,
+            mgmt.clone(),
+            &body(json!({"loginId": KEPT, "timeout": -5})),
+        )
+        .answers(400, "E011003"),
+        case(
+            "timeout a fraction",
+            MGMT_LINK,
+            mgmt.clone(),
+            &body(json!({"loginId": KEPT, "timeout": 1.5})),
+        ),
+        case(
+            "timeout huge",
+            MGMT_LINK,
+            mgmt.clone(),
+            r#"{"loginId": "kept@example.com", "timeout": 1e400}"#,
+        ),
+        case(
+            "customClaims of 4 KiB",
+            MGMT_LINK,
+            mgmt.clone(),
+            &body(json!({"loginId": KEPT, "customClaims": {"blob": "x".repeat(4096)}})),
+        )
+        .answers(400, "E011003"),
+        case(
+            "customClaims a list",
+            MGMT_LINK,
+            mgmt.clone(),
+            &body(json!({"loginId": KEPT, "customClaims": [1]})),
+        ),
+        case(
+            "a refresh JWT for a key",
+            MGMT_LINK,
+            session.clone(),
+            &body(json!({ "loginId": KEPT })),
+        )
+        .answers(401, "E011003"),
+        case("empty body", MAGIC_LINK, auth.clone(), ""),
+        case("no token", MAGIC_LINK, auth.clone(), "{}").answers(400, "E011002"),
+        case("token empty", MAGIC_LINK, auth.clone(), r#"{"token": ""}"#).answers(400, "E011002"),
+        case("token a number", MAGIC_LINK, auth.clone(), r#"{"token": 7}"#),
+        case(
+            "token of 129 characters",
+            MAGIC_LINK,
+            auth.clone(),
+            &body(json!({"token": "A".repeat(129)})),
+        )
+        .answers(400, "E011003"),
+        case("token with a dash", MAGIC_LINK, auth.clone(), r#"{"token": "ABC-DEF"}"#).answers(400, "E011003"),
+        case(
+            "token with a NUL",
+            MAGIC_LINK,
+            auth.clone(),
+            r#"{"token": "ABC\u0000"}"#,
+        )
+        .answers(400, "E011003"),
+        case(
+            "a guessed token",
+            MAGIC_LINK,
+            auth.clone(),
+            &body(json!({"token": "A".repeat(52)})),
+        )
+        .answers(401, "E061102"),
+        case("no project", MAGIC_LINK, None, &body(json!({"token": "A".repeat(52)}))).answers(401, "E011003"),
     ]
 }
 

@@ -54,6 +54,164 @@ async fn a_lost_phone_removes_the_key_and_sessions_and_the_user_enrols_again() {
     // Signing up again is refused: only a proof of identity brings a key back.
     let (status, body) = h.signup("phone@example.com").await;
     assert_eq!((status, error_code(&body)), (409, "E062107"));
+
+    // Support hands the user a sign-in link; its session enrols a new key.
+    let token = sign_in_link(&h.app, "phone@example.com").await;
+    let (status, linked) = redeem_link(&h.app, &token).await;
+    assert_eq!(status, 200, "{linked}");
+    assert_eq!(linked["firstSeen"], false);
+    assert_eq!(linked["user"]["userId"], user_id);
+    assert_eq!(linked["user"]["TOTP"], false);
+    for jwt in [&linked["sessionJwt"], &linked["refreshJwt"]] {
+        assert_eq!(claims(jwt.as_str().unwrap())["amr"], json!(["embeddedlink"]));
+    }
+    let link_refresh = refresh_of(&linked);
+    let (status, updated) = h
+        .update(&bearer(&format!("{PROJECT}:{link_refresh}")), "phone@example.com")
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    let new_key = updated["key"].as_str().unwrap().to_owned();
+    h.advance(30);
+    let (status, enrolled) = h.verify("phone@example.com", &code(&new_key, h.now())).await;
+    assert_eq!(status, 200, "{enrolled}");
+    assert_eq!(enrolled["firstSeen"], false);
+    assert_eq!(enrolled["user"]["userId"], user_id);
+    assert_eq!(enrolled["user"]["TOTP"], true);
+    assert_eq!(enrolled["user"]["name"], "Pat Phone");
+    assert_eq!(claims(enrolled["sessionJwt"].as_str().unwrap())["amr"], json!(["totp"]));
+    // The link is spent, and the new key ended the link's session.
+    let (status, body) = redeem_link(&h.app, &token).await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"));
+    let (status, body) = h.session("refresh", &link_refresh).await;
+    assert_eq!((status, error_code(&body)), (401, "E064001"));
+    h.advance(30);
+    assert_eq!(h.verify("phone@example.com", &code(&old_key, h.now())).await.0, 401);
+    assert_eq!(h.verify("phone@example.com", &code(&new_key, h.now())).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_sign_in_link_is_stored_as_a_hash_and_carries_custom_claims_and_refreshes_as_a_link() {
+    let h = Harness::new().await;
+    h.register("claims@example.com").await;
+    let (status, body) = mgmt_sign_in_link(
+        &h.app,
+        json!({"loginId": "claims@example.com", "customClaims": {"ticket": "T-1"}, "timeout": 60}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert!(token.len() >= 52, "at least 256 bits in base32: {token}");
+    let items = format!("{:?}", h.scan().await);
+    assert!(!items.contains(&token), "the token itself is never stored");
+    let (status, linked) = redeem_link(&h.app, &token).await;
+    assert_eq!(status, 200, "{linked}");
+    assert_eq!(
+        claims(linked["sessionJwt"].as_str().unwrap())["nsec"],
+        json!({"ticket": "T-1"})
+    );
+    // A refreshed session says how the sign-in behind it was proved.
+    let (status, refreshed) = h.session("refresh", &refresh_of(&linked)).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(
+        claims(refreshed["sessionJwt"].as_str().unwrap())["amr"],
+        json!(["embeddedlink"])
+    );
+    let left: Vec<String> = h.scan().await.iter().map(|i| i["pk"].as_s().unwrap().clone()).collect();
+    assert_eq!(
+        left,
+        [format!("{PROJECT}#claims@example.com")],
+        "the spent link is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_link_is_refused_when_wrong_spent_expired_or_for_someone_else() {
+    let h = Harness::new().await;
+    h.register("linked@example.com").await;
+    // Unknown, or only pending: no link.
+    h.signup("pending@example.com").await;
+    for login in ["nobody@example.com", "pending@example.com"] {
+        let (status, body) = mgmt_sign_in_link(&h.app, json!({ "loginId": login })).await;
+        assert_eq!((status, error_code(&body)), (404, "E062108"), "{login}");
+    }
+    for (timeout, code) in [
+        (json!(3601), "E011003"),
+        (json!(-1), "E011003"),
+        (json!("60"), "E011001"),
+    ] {
+        let (status, body) =
+            mgmt_sign_in_link(&h.app, json!({"loginId": "linked@example.com", "timeout": timeout})).await;
+        assert_eq!((status, error_code(&body)), (400, code), "{timeout}");
+    }
+    let before = h.scan().await;
+    // A guess, a malformed token, no token: nothing changes.
+    let guess = "A".repeat(52);
+    for (token, status, code) in [
+        (guess.as_str(), 401, "E061102"),
+        ("not a token!", 400, "E011003"),
+        ("", 400, "E011002"),
+    ] {
+        let (got, body) = redeem_link(&h.app, token).await;
+        assert_eq!((got, error_code(&body)), (status, code), "{token:?}");
+    }
+    assert_eq!(h.scan().await, before, "a refused redemption wrote nothing");
+
+    // Expired: one second past its lifetime.
+    let (_, body) = mgmt_sign_in_link(&h.app, json!({"loginId": "linked@example.com", "timeout": 60})).await;
+    let expiring = body["token"].as_str().unwrap().to_owned();
+    h.advance(60);
+    let (status, body) = redeem_link(&h.app, &expiring).await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"), "expired");
+
+    // Of another project: project B knows no such link.
+    let token = sign_in_link(&h.app, "linked@example.com").await;
+    let (status, body) = redeem_link_in(&h.app, OTHER_PROJECT, &token).await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"), "another project");
+    // The user deleted and the loginId signed up again: someone else now.
+    assert_eq!(mgmt(&h.app, "delete", "linked@example.com").await.0, 200);
+    h.register("linked@example.com").await;
+    let (status, body) = redeem_link(&h.app, &token).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (401, "E061102"),
+        "issued for the deleted user"
+    );
+}
+
+#[tokio::test]
+async fn parallel_redemptions_of_one_link_sign_in_once() {
+    let h = Harness::new().await;
+    h.register("race-link@example.com").await;
+    let token = sign_in_link(&h.app, "race-link@example.com").await;
+    let answers = futures::future::join_all((0..8).map(|_| redeem_link(&h.app, &token))).await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
+}
+
+/// Support logs the user out between a redemption's read and its write:
+/// the link's session would belong to an ended generation, so none is given.
+struct LogoutDuringRedemption;
+
+impl Hook for LogoutDuringRedemption {
+    async fn before(&self, op: Op, key: &UserKey, store: &DynamoStore) -> Result<(), StoreError> {
+        if op == Op::RedeemSignInLink {
+            store.end_all_sessions(key).await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_redemption_racing_a_sign_out_everywhere_gives_no_session() {
+    let h = Harness::new().await;
+    h.register("race-logout@example.com").await;
+    let token = sign_in_link(&h.app, "race-logout@example.com").await;
+    let racing = h.hooked(LogoutDuringRedemption);
+    let (status, body) = redeem_link(&racing, &token).await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"), "{body}");
+    // Nothing was spent: the link signs in once the race is over.
+    assert_eq!(redeem_link(&h.app, &token).await.0, 200);
 }
 
 /// The takeover of issue 23: after support removed a user's key, a sign-up
@@ -238,4 +396,31 @@ async fn a_key_removed_between_a_sign_ins_read_and_write_signs_no_one_in() {
     );
     let (_, loaded) = mgmt(&h.app, "load", "racing@example.com").await;
     assert_eq!(loaded["user"]["TOTP"], false);
+}
+
+#[tokio::test]
+async fn the_store_spends_a_link_only_before_it_expires() {
+    use sha2::Digest as _;
+    let h = Harness::new().await;
+    h.register("expiry@example.com").await;
+    let token = sign_in_link(&h.app, "expiry@example.com").await;
+    let hash = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(token.as_bytes()));
+    let project = totp_lambda::domain::ProjectId::parse(PROJECT).unwrap();
+    let link = h
+        .app
+        .store
+        .get_sign_in_link(&project, &hash)
+        .await
+        .unwrap()
+        .expect("the link");
+    let key = UserKey {
+        project,
+        login_id: totp_lambda::domain::LoginId::parse(Some("expiry@example.com")).unwrap(),
+    };
+    let generation = h.app.store.get(&key).await.unwrap().unwrap().session_generation;
+    // TTL deletion lags: the write itself refuses a link at its expiry.
+    let spend = |now| h.app.store.redeem_sign_in_link(&key, &link, generation, now);
+    assert_eq!(spend(link.expires_at).await, Err(StoreError::Conflict));
+    assert_eq!(spend(link.expires_at - 1).await, Ok(()));
+    assert_eq!(spend(link.expires_at - 1).await, Err(StoreError::Conflict), "spent");
 }

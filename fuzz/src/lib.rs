@@ -78,6 +78,15 @@ impl Store for Down {
     async fn put_pending_key(&self, _: &UserKey, _: &str, _: &PendingKey) -> Result<(), StoreError> {
         down()
     }
+    async fn put_sign_in_link(&self, _: &ProjectId, _: &SignInLink) -> Result<(), StoreError> {
+        down()
+    }
+    async fn get_sign_in_link(&self, _: &ProjectId, _: &str) -> Result<Option<SignInLink>, StoreError> {
+        down()
+    }
+    async fn redeem_sign_in_link(&self, _: &UserKey, _: &SignInLink, _: u64, _: u64) -> Result<(), StoreError> {
+        down()
+    }
 }
 
 /// An ES256 key pair made by openssl, once per process.
@@ -144,7 +153,7 @@ fn world() -> &'static World {
 /// `fuzz-management-key-0123456789abcdef`.
 const MANAGEMENT_KEY_SHA256: &str = "153c36678b25c9b9317a114ce39f47e48a27ed091b13c7982475b7f5f319c912";
 
-const PATHS: [&str; 13] = [
+const PATHS: [&str; 15] = [
     "/v1/auth/totp/signup",
     "/v1/auth/totp/verify",
     "/v1/auth/totp/update",
@@ -158,6 +167,8 @@ const PATHS: [&str; 13] = [
     "/v1/mgmt/user",
     "/v2/keys/P2FuzzProject",
     "/stage/v1/auth/unknown",
+    "/v1/auth/magiclink/verify",
+    "/v1/mgmt/user/signin/embeddedlink",
 ];
 const METHODS: [&str; 5] = ["POST", "GET", "OPTIONS", "PUT", "PROPFIND"];
 
@@ -212,6 +223,7 @@ pub fn http_request(data: &[u8]) -> Option<u16> {
             3..=6 => totp_lambda::http::sessions(app, request).await,
             7..=10 => totp_lambda::http::management(app, &w.management, request).await,
             11 => totp_lambda::http::keys(&app.config, app.tokens.as_ref().expect("keys"), request).await,
+            14 => totp_lambda::http::management(app, &w.management, request).await,
             _ => totp_lambda::http::sessions(app, request).await,
         }
     });

@@ -6,13 +6,14 @@
 use lambda_http::http::Method;
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::{bearer_credentials, json_body, route_of, serve, user_json, HandlerResult};
 use crate::config::Config;
-use crate::domain::{LoginId, ProjectId};
+use crate::domain::{custom_claims, LoginId, ProjectId};
 use crate::error::Error;
 use crate::management_keys::ManagementKeys;
+use crate::service::management::MAX_LINK_SECONDS;
 use crate::service::App;
 use crate::store::{Store, UserKey};
 
@@ -22,6 +23,7 @@ pub enum ManagementRoute {
     Delete,
     Load,
     Logout,
+    SignInLink,
 }
 
 impl ManagementRoute {
@@ -32,6 +34,7 @@ impl ManagementRoute {
                 ("/v1/mgmt/user/totp/delete", ManagementRoute::RemoveTotp),
                 ("/v1/mgmt/user/delete", ManagementRoute::Delete),
                 ("/v1/mgmt/user/logout", ManagementRoute::Logout),
+                ("/v1/mgmt/user/signin/embeddedlink", ManagementRoute::SignInLink),
                 ("/v1/mgmt/user", ManagementRoute::Load),
             ],
         )
@@ -43,6 +46,7 @@ impl ManagementRoute {
             ManagementRoute::Delete => ("mgmt-delete", Method::POST),
             ManagementRoute::Load => ("mgmt-load", Method::GET),
             ManagementRoute::Logout => ("mgmt-logout", Method::POST),
+            ManagementRoute::SignInLink => ("mgmt-signin-link", Method::POST),
         }
     }
 }
@@ -66,6 +70,36 @@ fn authenticate<'k>(
 #[serde(rename_all = "camelCase")]
 struct LoginIdBody {
     login_id: Option<String>,
+}
+
+/// What `mgmt.user.generate_embedded_link` sends.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignInLinkBody {
+    login_id: Option<String>,
+    custom_claims: Option<Map<String, Value>>,
+    timeout: Option<i64>,
+}
+
+/// A sign-in link's request: whom for, its custom claims and lifetime.
+struct SignInLinkRequest {
+    login_id: LoginId,
+    custom_claims: Option<Map<String, Value>>,
+    timeout: u64,
+}
+
+fn sign_in_link_request(request: &Request) -> Result<SignInLinkRequest, Error> {
+    let body: SignInLinkBody = json_body(request)?;
+    let login_id = LoginId::parse(body.login_id.as_deref())?;
+    let timeout = u64::try_from(body.timeout.unwrap_or(0))
+        .ok()
+        .filter(|t| *t <= MAX_LINK_SECONDS)
+        .ok_or(Error::InvalidArgument("timeout"))?;
+    Ok(SignInLinkRequest {
+        login_id,
+        custom_claims: custom_claims(body.custom_claims)?,
+        timeout,
+    })
 }
 
 fn login_id_of(request: &Request, route: ManagementRoute) -> Result<LoginId, Error> {
@@ -99,6 +133,18 @@ pub async fn management<S: Store>(app: &App<S>, keys: &ManagementKeys, request: 
         let (project, key_id) = authenticate(&request, &app.config, keys)?;
         audit.project = Some(project.clone());
         audit.key_id = Some(key_id.to_owned());
+        if route == ManagementRoute::SignInLink {
+            let link = sign_in_link_request(&request)?;
+            audit.subject = Some(keys.audit_subject(&project, &link.login_id));
+            let key = UserKey {
+                project,
+                login_id: link.login_id,
+            };
+            return app
+                .sign_in_link(key, link.custom_claims, link.timeout)
+                .await
+                .map(|token| json!({ "token": token }));
+        }
         let login_id = login_id_of(&request, route)?;
         audit.subject = Some(keys.audit_subject(&project, &login_id));
         let key = UserKey { project, login_id };
@@ -107,6 +153,7 @@ pub async fn management<S: Store>(app: &App<S>, keys: &ManagementKeys, request: 
             ManagementRoute::Delete => app.delete_user(key).await.map(|()| json!({})),
             ManagementRoute::Load => app.load_user(key).await.map(|u| json!({"user": user_json(u)})),
             ManagementRoute::Logout => app.logout_user(key).await.map(|()| json!({})),
+            ManagementRoute::SignInLink => Err(Error::UnknownRoute),
         }
     })
     .await?;
@@ -141,6 +188,10 @@ mod tests {
             Some(ManagementRoute::Logout)
         );
         assert_eq!(ManagementRoute::of("/prod/v1/mgmt/user"), Some(ManagementRoute::Load));
+        assert_eq!(
+            ManagementRoute::of("/v1/mgmt/user/signin/embeddedlink"),
+            Some(ManagementRoute::SignInLink)
+        );
         assert_eq!(ManagementRoute::of("/v1/mgmt/license"), None);
         assert_eq!(ManagementRoute::of("/v1/mgmt/users"), None);
     }

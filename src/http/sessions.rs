@@ -1,11 +1,13 @@
 //! The session routes, served by one function: refresh, logout, logoutall
-//! (POST) and me (GET), each with `Bearer <projectId>:<refreshJwt>`.
+//! (POST) and me (GET), each with `Bearer <projectId>:<refreshJwt>`; and
+//! magiclink/verify (POST, `Bearer <projectId>`), which spends a sign-in link.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{bearer, jwt_response_json, route_of, serve, user_json, HandlerResult};
+use super::{bearer, json_body, jwt_response_json, route_of, serve, user_json, HandlerResult};
 use crate::error::Error;
 use crate::service::App;
 use crate::store::Store;
@@ -17,6 +19,7 @@ pub enum SessionRoute {
     Logout,
     LogoutAll,
     Me,
+    MagicLinkVerify,
 }
 
 impl SessionRoute {
@@ -28,6 +31,7 @@ impl SessionRoute {
                 ("/v1/auth/logout", SessionRoute::Logout),
                 ("/v1/auth/logoutall", SessionRoute::LogoutAll),
                 ("/v1/auth/me", SessionRoute::Me),
+                ("/v1/auth/magiclink/verify", SessionRoute::MagicLinkVerify),
             ],
         )
     }
@@ -48,7 +52,29 @@ fn no_arguments(request: &Request) -> Result<(), Error> {
     super::json_body::<serde_json::Map<String, Value>>(request).map(|_| ())
 }
 
-/// POST /v1/auth/refresh, POST /v1/auth/logout, POST /v1/auth/logoutall, GET /v1/auth/me
+#[derive(Deserialize)]
+struct MagicLinkBody {
+    token: Option<String>,
+}
+
+/// The longest token accepted: ours are 52 characters.
+const MAX_LINK_TOKEN_CHARS: usize = 128;
+
+/// The token of a magiclink/verify body: present, and of the characters
+/// and length a token can have (anything else cannot be one).
+fn link_token(request: &Request) -> Result<String, Error> {
+    let token = json_body::<MagicLinkBody>(request)?
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::MissingArgument("token"))?;
+    if token.len() > MAX_LINK_TOKEN_CHARS || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::InvalidArgument("token"));
+    }
+    Ok(token)
+}
+
+/// POST /v1/auth/refresh, POST /v1/auth/logout, POST /v1/auth/logoutall, GET /v1/auth/me,
+/// POST /v1/auth/magiclink/verify
 pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
     let Some(route) = SessionRoute::of(request.uri().path()) else {
         let method = request.method().clone();
@@ -62,10 +88,18 @@ pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult
         SessionRoute::Logout => ("logout", Method::POST),
         SessionRoute::LogoutAll => ("logoutall", Method::POST),
         SessionRoute::Me => ("me", Method::GET),
+        SessionRoute::MagicLinkVerify => ("magiclink-verify", Method::POST),
     };
     serve(name, method, request, "no-store", async |request| {
         let bearer = bearer(&request, &app.config)?;
         let jwt = bearer.jwt.as_deref();
+        if route == SessionRoute::MagicLinkVerify {
+            let token = link_token(&request)?;
+            return app
+                .redeem_sign_in_link(bearer.project, &token)
+                .await
+                .map(jwt_response_json);
+        }
         if route != SessionRoute::Me {
             no_arguments(&request)?;
         }
@@ -74,6 +108,7 @@ pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult
             SessionRoute::Logout => app.logout(bearer.project, jwt).await.map(|()| json!({})),
             SessionRoute::LogoutAll => app.logout_all(bearer.project, jwt).await.map(|()| json!({})),
             SessionRoute::Me => app.me(bearer.project, jwt).await.map(user_json),
+            SessionRoute::MagicLinkVerify => Err(Error::UnknownRoute),
         }
     })
     .await
@@ -89,6 +124,10 @@ mod tests {
         assert_eq!(SessionRoute::of("/prod/v1/auth/logout/"), Some(SessionRoute::Logout));
         assert_eq!(SessionRoute::of("/v1/auth/logoutall"), Some(SessionRoute::LogoutAll));
         assert_eq!(SessionRoute::of("/v1/auth/me"), Some(SessionRoute::Me));
+        assert_eq!(
+            SessionRoute::of("/v1/auth/magiclink/verify"),
+            Some(SessionRoute::MagicLinkVerify)
+        );
         assert_eq!(SessionRoute::of("/v1/auth/mee"), None);
         assert_eq!(SessionRoute::of("/v1/auth/totp/verify"), None);
     }

@@ -97,6 +97,11 @@ pub struct SignedIn {
     pub first_seen: bool,
 }
 
+/// `amr` of the tokens a TOTP code earned.
+pub const AMR_TOTP: &str = "totp";
+/// `amr` of the tokens a sign-in link (Descope's embedded link) earned.
+pub const AMR_EMBEDDED_LINK: &str = "embeddedlink";
+
 /// What a session JWT may say beyond the standard claims.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SessionClaims {
@@ -104,6 +109,19 @@ pub(crate) struct SessionClaims {
     pub custom_claims: Option<Map<String, Value>>,
     /// Issued by a step-up or MFA verify: `su: true`, as Descope marks it.
     pub stepped_up: bool,
+    /// How the user proved who they are, for `amr` (empty: a TOTP code), so
+    /// that an application can tell a link's session from a code's.
+    pub amr: Vec<String>,
+}
+
+impl SessionClaims {
+    fn amr(&self) -> Vec<String> {
+        if self.amr.is_empty() {
+            vec![AMR_TOTP.to_owned()]
+        } else {
+            self.amr.clone()
+        }
+    }
 }
 
 /// A refresh JWT as issued, and when it expires.
@@ -116,6 +134,13 @@ pub(crate) fn random_id(prefix: &str, bytes: usize) -> Result<String, Error> {
     let mut raw = vec![0u8; bytes];
     getrandom::fill(&mut raw).map_err(|_| internal("random source failed"))?;
     Ok(format!("{prefix}{}", data_encoding::BASE32_NOPAD.encode(&raw)))
+}
+
+/// What a sign-in link's token is stored as: hex SHA-256. A plain hash is
+/// enough for 256 random bits; the table never holds the token itself.
+pub(crate) fn sign_in_link_hash(token: &str) -> String {
+    use sha2::Digest as _;
+    data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(token.as_bytes()))
 }
 
 pub(crate) fn internal(what: &str) -> Error {
@@ -197,7 +222,7 @@ impl<S: Store> App<S> {
             jti: Some(random_id("", 16)?),
             login_id: Some(user.login_id.clone()),
             gen: Some(generation),
-            ..self.claims(project, &user, REFRESH_DRN, refresh_ttl, now)
+            ..self.claims(project, &user, REFRESH_DRN, session.amr(), refresh_ttl, now)
         };
         let refresh = RefreshJwt {
             jwt: self.sign(project, &refresh)?,
@@ -221,10 +246,11 @@ impl<S: Store> App<S> {
             .config
             .session_ttl_seconds
             .min(refresh.expires_at.saturating_sub(now));
+        let amr = extra.amr();
         let session = Claims {
             nsec: extra.custom_claims.filter(|c| !c.is_empty()),
             su: extra.stepped_up.then_some(true),
-            ..self.claims(project, &user, SESSION_DRN, ttl, now)
+            ..self.claims(project, &user, SESSION_DRN, amr, ttl, now)
         };
         let session_jwt = self.sign(project, &session)?;
         Ok(SignedIn {
@@ -243,14 +269,14 @@ impl<S: Store> App<S> {
             .map_err(|_| internal("signing a token failed"))
     }
 
-    fn claims(&self, project: &ProjectId, user: &UserView, drn: &str, ttl: u64, now: u64) -> Claims {
+    fn claims(&self, project: &ProjectId, user: &UserView, drn: &str, amr: Vec<String>, ttl: u64, now: u64) -> Claims {
         Claims {
             iss: project.as_str().to_owned(),
             sub: user.user_id.clone(),
             aud: project.as_str().to_owned(),
             iat: now,
             exp: now.saturating_add(ttl),
-            amr: vec!["totp".into()],
+            amr,
             drn: drn.into(),
             nsec: None,
             su: None,

@@ -2,7 +2,9 @@
 //! refresh JWT; the user it names is read together with the token's
 //! revocation state in one strongly consistent read.
 
-use super::{storage, App, RefreshJwt, SessionClaims, SignedIn, UserView};
+use serde_json::{Map, Value};
+
+use super::{sign_in_link_hash, storage, App, RefreshJwt, SessionClaims, SignedIn, UserView, AMR_EMBEDDED_LINK};
 use crate::domain::{LoginId, ProjectId};
 use crate::error::Error;
 use crate::store::{Store, StoreError, UserKey};
@@ -37,7 +39,49 @@ impl<S: Store> App<S> {
             expires_at: token.expires_at,
         };
         // A refreshed session is a plain one: step-up proves a recent code.
-        self.with_session(&key.project, user, false, SessionClaims::default(), refresh, now)
+        // It says how the sign-in behind it was proved.
+        let claims = SessionClaims {
+            amr: token.amr,
+            ..SessionClaims::default()
+        };
+        self.with_session(&key.project, user, false, claims, refresh, now)
+    }
+
+    /// POST /v1/auth/magiclink/verify: a sign-in link support issued, spent
+    /// for a session of its user. Wrong, spent and expired links get one
+    /// answer; of parallel redemptions of one link exactly one signs in.
+    pub async fn redeem_sign_in_link(&self, project: ProjectId, token: &str) -> Result<SignedIn, Error> {
+        let now = self.clock.now();
+        let link = self
+            .store
+            .get_sign_in_link(&project, &sign_in_link_hash(token))
+            .await
+            .map_err(storage)?
+            .filter(|link| link.expires_at > now)
+            .ok_or(Error::LinkRefused)?;
+        let login_id = LoginId::parse(Some(&link.login_id)).map_err(|_| Error::LinkRefused)?;
+        let key = UserKey { project, login_id };
+        // The user it was issued for, still registered: not a new user under the same loginId.
+        let record = self.store.get(&key).await.map_err(storage)?;
+        let (user, generation) = record
+            .and_then(|r| UserView::of(&key.login_id, &r).map(|user| (user, r.session_generation)))
+            .filter(|(user, _)| user.user_id == link.user_id)
+            .ok_or(Error::LinkRefused)?;
+        match self.store.redeem_sign_in_link(&key, &link, generation, now).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(Error::LinkRefused),
+            Err(e) => return Err(storage(e)),
+        }
+        let custom_claims = link
+            .custom_claims
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Map<String, Value>>(text).ok());
+        let claims = SessionClaims {
+            custom_claims,
+            stepped_up: false,
+            amr: vec![AMR_EMBEDDED_LINK.to_owned()],
+        };
+        self.issue_tokens(&key.project, user, false, claims, generation, now)
     }
 
     /// GET /v1/auth/me: the signed-in user.

@@ -299,6 +299,7 @@ impl<S: Store> App<S> {
         let session = SessionClaims {
             custom_claims: request.custom_claims,
             stepped_up: request.step_up,
+            amr: Vec::new(),
         };
         self.issue_tokens(&key.project, user, first_seen, session, generation, now)
     }

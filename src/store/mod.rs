@@ -167,6 +167,23 @@ impl SessionState {
     }
 }
 
+/// A single-use sign-in link that support issued for one registered user
+/// (Descope's embedded link): kept under the SHA-256 of its token, never
+/// the token itself, and spent by the sign-in it gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInLink {
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// Where the user is stored.
+    pub login_id: String,
+    /// The user it was issued for: a user deleted and signed up again under
+    /// the same loginId is someone else.
+    pub user_id: String,
+    pub expires_at: u64,
+    /// The custom claims the session JWT will carry, as JSON.
+    pub custom_claims: Option<String>,
+}
+
 /// A sign-up waiting for its first code.
 #[derive(Debug, Clone)]
 pub struct NewEnrollment {
@@ -295,6 +312,34 @@ pub trait Store: Send + Sync {
 
     /// Deletes everything stored under the loginId (a user or a pending sign-up).
     fn delete_user(&self, key: &UserKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a sign-in link of `project`. `Conflict` if one with the same
+    /// hash exists (never, for random tokens).
+    fn put_sign_in_link(
+        &self,
+        project: &ProjectId,
+        link: &SignInLink,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The link whose token hashes to `token_hash`, in a strongly consistent read.
+    fn get_sign_in_link(
+        &self,
+        project: &ProjectId,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<SignInLink>, StoreError>> + Send;
+
+    /// Spends `link` (deletes it, if it is still there and unexpired at
+    /// `now`) and checks, in the same transaction, that its user is still
+    /// registered, the same userId, in session generation `generation`.
+    /// `Conflict` if any of it fails: then nothing changes, and of parallel
+    /// redemptions of one link exactly one succeeds.
+    fn redeem_sign_in_link(
+        &self,
+        key: &UserKey,
+        link: &SignInLink,
+        generation: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores a pending key for the registered user `user_id`, replacing any
     /// earlier pending key. `Conflict` if the loginId is not that user's.

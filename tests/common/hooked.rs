@@ -23,6 +23,7 @@ pub enum Op {
     EndAllSessions,
     DeleteUser,
     PutPendingKey,
+    RedeemSignInLink,
 }
 
 pub trait Hook: Send + Sync {
@@ -109,6 +110,31 @@ impl<H: Hook> Store for Hooked<H> {
     async fn delete_user(&self, key: &UserKey) -> Result<(), StoreError> {
         self.hook.before(Op::DeleteUser, key, &self.inner).await?;
         self.inner.delete_user(key).await
+    }
+    // Links are found by their hash, not a user: only their redemption is hooked.
+    async fn put_sign_in_link(
+        &self,
+        project: &totp_lambda::domain::ProjectId,
+        link: &SignInLink,
+    ) -> Result<(), StoreError> {
+        self.inner.put_sign_in_link(project, link).await
+    }
+    async fn get_sign_in_link(
+        &self,
+        project: &totp_lambda::domain::ProjectId,
+        hash: &str,
+    ) -> Result<Option<SignInLink>, StoreError> {
+        self.inner.get_sign_in_link(project, hash).await
+    }
+    async fn redeem_sign_in_link(
+        &self,
+        key: &UserKey,
+        link: &SignInLink,
+        gen: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.hook.before(Op::RedeemSignInLink, key, &self.inner).await?;
+        self.inner.redeem_sign_in_link(key, link, gen, now).await
     }
     async fn put_pending_key(&self, key: &UserKey, user_id: &str, p: &PendingKey) -> Result<(), StoreError> {
         self.hook.before(Op::PutPendingKey, key, &self.inner).await?;

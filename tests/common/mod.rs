@@ -487,3 +487,41 @@ fn body_of(login_id: &str) -> String {
 fn urlencode(text: &str) -> String {
     text.replace('@', "%40")
 }
+
+/// POST /v1/mgmt/user/signin/embeddedlink with `body`, as support (project A's key).
+pub async fn mgmt_sign_in_link<S: Store>(app: &App<S>, body: Value) -> (u16, Value) {
+    let auth = bearer(&format!("{PROJECT}:{MGMT_KEY_A}"));
+    let req = request(
+        Method::POST,
+        "/v1/mgmt/user/signin/embeddedlink",
+        Some(&auth),
+        &body.to_string(),
+    );
+    into_parts(
+        totp_lambda::http::management(app, &management_keys(), req)
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// A sign-in link's token for `login_id` (support's call, which must succeed).
+pub async fn sign_in_link<S: Store>(app: &App<S>, login_id: &str) -> String {
+    let (status, body) = mgmt_sign_in_link(app, json!({"loginId": login_id, "customClaims": null, "timeout": 0})).await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("a token").to_owned()
+}
+
+/// POST /v1/auth/magiclink/verify of `project` with `{"token": token}`.
+pub async fn redeem_link_in<S: Store>(app: &App<S>, project: &str, token: &str) -> (u16, Value) {
+    let body = json!({ "token": token }).to_string();
+    call_sessions(
+        app,
+        request(Method::POST, "/v1/auth/magiclink/verify", Some(&bearer(project)), &body),
+    )
+    .await
+}
+
+pub async fn redeem_link<S: Store>(app: &App<S>, token: &str) -> (u16, Value) {
+    redeem_link_in(app, PROJECT, token).await
+}

@@ -23,6 +23,8 @@ ROUTES = {
     "/v1/mgmt/user/delete": ("ManagementFunction", "post"),
     "/v1/mgmt/user": ("ManagementFunction", "get"),
     "/v1/mgmt/user/logout": ("ManagementFunction", "post"),
+    "/v1/mgmt/user/signin/embeddedlink": ("ManagementFunction", "post"),
+    "/v1/auth/magiclink/verify": ("SessionsFunction", "post"),
 }
 # Every method an HTTP API route takes, but OPTIONS (CORS preflights are API Gateway's).
 ROUTED_METHODS = {"get", "post", "put", "patch", "delete", "head"}
@@ -315,3 +317,62 @@ def test_the_alarm_parameters(template) -> None:
     assert parameters["Tracing"]["Default"] == "Disabled"
     for name in ("ServerErrorThreshold", "UnauthorizedRatePercent", "LockoutRatePercent", "RateAlarmMinRequests"):
         assert parameters[name]["Type"] == "Number" and parameters[name]["Default"] >= 1, name
+
+
+# ---- which items each function may write: dynamodb:LeadingKeys per project --------
+
+
+def resolve(value, parameters: dict):
+    """The intrinsic functions the LeadingKeys patterns use, as CloudFormation evaluates them."""
+    if isinstance(value, list):
+        return [resolve(v, parameters) for v in value]
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            return parameters[argument]
+        if function == "Fn::Split":
+            return resolve(argument[1], parameters).split(argument[0])
+        if function == "Fn::Join":
+            return argument[0].join(resolve(argument[1], parameters))
+        if function == "Fn::Sub":
+            text, variables = argument
+            for name, variable in variables.items():
+                text = text.replace("${" + name + "}", resolve(variable, parameters))
+            return text
+    return value
+
+
+def leading_keys(output: dict, function: str, sid: str, projects: str) -> list[str]:
+    role = output["Resources"][f"{function}Role"]
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement.get("Sid") == sid:
+                condition = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                return resolve(condition, {"ProjectId": projects})
+    raise AssertionError(f"{function} has no statement {sid}")
+
+
+def test_each_function_writes_only_its_own_kind_of_item_of_a_served_project(transformed) -> None:
+    from fnmatch import fnmatchcase
+
+    output = transformed(ProjectId="P2Alpha,P2Bravo")
+    # A user whose loginId contains `|revoked|` or `|link|` is `<projectId>#…`: never a revocation or a link.
+    user, evil_user = "P2Alpha#alice@example.com", "P2Alpha#x|revoked|y"
+    cases = [
+        ("SessionsFunction", "TablePutRevocationsOnly", ["P2Alpha|revoked|J1", "P2Bravo|revoked|J2"],
+         [user, evil_user, "P2Other|revoked|J3", "P2Alpha|link|h", "*|revoked|J4"]),
+        ("SessionsFunction", "TableDeleteSpentLinksOnly", ["P2Alpha|link|ab12", "P2Bravo|link|cd34"],
+         [user, "P2Alpha#x|link|y", "P2Other|link|ab12", "P2Alpha|revoked|J1"]),
+        ("ManagementFunction", "TablePutLinksOnly", ["P2Alpha|link|ab12"],
+         [user, "P2Alpha#x|link|y", "P2Other|link|ab12", "P2Alpha|revoked|J1"]),
+        ("ManagementFunction", "TableManageUsers", [user, evil_user, "P2Bravo#bob"],
+         ["P2Alpha|link|ab12", "P2Alpha|revoked|J1", "P2Other#carol"]),
+        ("SignupFunction", "TablePutPendingEnrollment", [user, "P2Bravo#bob"],
+         ["P2Alpha|revoked|J1", "P2Alpha|link|ab12", "P2Other#carol"]),
+    ]
+    for function, sid, allowed, refused in cases:
+        patterns = leading_keys(output, function, sid, "P2Alpha,P2Bravo")
+        for key in allowed:
+            assert any(fnmatchcase(key, p) for p in patterns), (function, sid, key, patterns)
+        for key in refused:
+            assert not any(fnmatchcase(key, p) for p in patterns), (function, sid, key, patterns)

@@ -374,13 +374,13 @@ REFRESH_ONLY_CLAIMS = {"jti", "loginId", "gen"}
 
 
 def assert_token_claims(
-    claims: dict, project_id: str, user_id: str, drn: str, login_id: str | None = None
+    claims: dict, project_id: str, user_id: str, drn: str, login_id: str | None = None, amr: tuple = ("totp",)
 ) -> None:
     now = time.time()
     assert claims["iss"] == project_id
     assert claims["aud"] == project_id, f"aud {claims.get('aud')!r}"
     assert claims["sub"] == user_id
-    assert claims["amr"] == ["totp"]
+    assert claims["amr"] == list(amr)
     assert claims["drn"] == drn
     assert isinstance(claims["iat"], int) and isinstance(claims["exp"], int)
     assert claims["iat"] <= now + 5
@@ -397,7 +397,9 @@ def assert_token_claims(
         assert not REFRESH_ONLY_CLAIMS & set(claims), f"a session JWT with {sorted(REFRESH_ONLY_CLAIMS & set(claims))}"
 
 
-def assert_sign_in(resp: dict, client, project_id: str, login_id: str, first_seen: bool) -> str:
+def assert_sign_in(
+    resp: dict, client, project_id: str, login_id: str, first_seen: bool, amr: tuple = ("totp",)
+) -> str:
     """Check what the SDK's sign_in_code (a descope.DescopeClient `client`) returned; return the userId."""
     for field in (
         "sessionToken",
@@ -422,8 +424,8 @@ def assert_sign_in(resp: dict, client, project_id: str, login_id: str, first_see
     assert resp["permissions"] == [] and resp["roles"] == [] and resp["tenants"] == {}
 
     session, refresh = resp["sessionToken"], resp["refreshSessionToken"]
-    assert_token_claims(session, project_id, user_id, "DS")
-    assert_token_claims(refresh, project_id, user_id, "DSR", login_id)
+    assert_token_claims(session, project_id, user_id, "DS", amr=amr)
+    assert_token_claims(refresh, project_id, user_id, "DSR", login_id, amr=amr)
     for token in (session["jwt"], refresh["jwt"]):
         # The SDK verified the token with a key it fetched from /v2/keys/{projectId}
         # (no DESCOPE_PUBLIC_KEY is set, so the fetch is the only source of keys).

@@ -183,6 +183,32 @@ def test_lost_phone_remove_key_and_enrol_again(client, admin, api, settings, jwk
     assert admin.mgmt.user.load(login_id) == {"user": removed}
     assert_code_refused(api, login_id, key1, clock, 401, WRONG_CODE)
 
+    # Support hands the user a sign-in link (an embedded link); the user
+    # redeems it with the SDK's magic-link verify: a session of the same user.
+    token = admin.mgmt.user.generate_embedded_link(login_id)
+    assert isinstance(token, str) and len(token) >= 52, token
+    linked = client.magiclink.verify(token)
+    assert assert_sign_in(linked, client, pid, login_id, first_seen=False, amr=("embeddedlink",)) == user_id
+    assert linked["user"] == removed
+    link_refresh = refresh_of(linked)
+    with pytest.raises(AuthException) as err:
+        client.magiclink.verify(token)
+    sdk_error(err.value, 401, WRONG_CODE)
+
+    # With that session the user enrols a new key: update, then verify.
+    key2 = assert_enrollment(client.totp.update_user(login_id, link_refresh), login_id)
+    assert key2 not in (key1, update_key)
+    resp = sign_in(client, login_id, key2, clock)
+    # Not a new user: the same userId, profile and creation time, with a key again.
+    assert assert_sign_in(resp, client, pid, login_id, first_seen=False) == user_id
+    assert resp["user"] == before
+    new_refresh = refresh_of(resp)
+    assert_refresh_works(client, new_refresh, user_id, pid, jwks)
+    assert admin.mgmt.user.load(login_id) == {"user": before}
+    # The new key ended the link's session; the old key stays gone.
+    assert_refresh_revoked(api, client, link_refresh, login_id)
+    assert_code_refused(api, login_id, key1, clock, 401, WRONG_CODE)
+
 
 def test_remove_key_of_unknown_or_pending_user_is_404(client, admin, api, management_key, settings):
     auth = management_auth(settings.project_id, management_key)

@@ -18,6 +18,8 @@ pub mod attr {
     pub const SECRET_KEY_ID: &str = "secretKeyId";
     pub const EXPIRES_AT: &str = "expiresAt";
     pub const USER_ID: &str = "userId";
+    /// On a sign-in link: where its user is stored.
+    pub const LOGIN_ID: &str = "loginId";
     pub const CREATED_TIME: &str = "createdTime";
     pub const PROFILE: &str = "profile";
     pub const SSO_APP_ID: &str = "ssoAppId";

@@ -13,11 +13,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
 use super::{AttemptTake, NewEnrollment, PendingKey, SignIn, Store, StoreError, UserKey, UserRecord, WindowStep};
-use super::{SessionRef, SessionState};
+use super::{SessionRef, SessionState, SignInLink};
+use crate::domain::ProjectId;
 use crate::secret_box::SealedSecret;
 use item::{attr, b, n, profile_map, s, Item, PENDING, REGISTERED};
 
 mod item;
+mod links;
 mod management;
 mod sessions;
 
@@ -421,6 +423,24 @@ impl Store for DynamoStore {
 
     async fn delete_user(&self, key: &UserKey) -> Result<(), StoreError> {
         self.delete_user_item(key).await
+    }
+
+    async fn put_sign_in_link(&self, project: &ProjectId, link: &SignInLink) -> Result<(), StoreError> {
+        self.put_link(project, link).await
+    }
+
+    async fn get_sign_in_link(&self, project: &ProjectId, token_hash: &str) -> Result<Option<SignInLink>, StoreError> {
+        self.get_link(project, token_hash).await
+    }
+
+    async fn redeem_sign_in_link(
+        &self,
+        key: &UserKey,
+        link: &SignInLink,
+        generation: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.spend_link(key, link, generation, now).await
     }
 
     async fn put_pending_key(&self, key: &UserKey, user_id: &str, pending: &PendingKey) -> Result<(), StoreError> {

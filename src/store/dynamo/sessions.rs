@@ -22,7 +22,7 @@ const BATCH_RETRIES: usize = 3;
 /// The condition, on the user item, that `session` is of this user and of
 /// the current generation (users registered before generations existed are
 /// at generation 0).
-fn live_session_condition(session: &SessionRef) -> (String, Vec<(&'static str, AttributeValue)>) {
+pub(super) fn live_session_condition(session: &SessionRef) -> (String, Vec<(&'static str, AttributeValue)>) {
     let generation = if session.generation == 0 {
         "(attribute_not_exists(#sessionGeneration) OR #sessionGeneration = :generation)"
     } else {
@@ -38,7 +38,7 @@ fn live_session_condition(session: &SessionRef) -> (String, Vec<(&'static str, A
     )
 }
 
-fn invalid(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+pub(super) fn invalid(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Other(error.to_string())
 }
 
@@ -170,7 +170,7 @@ impl DynamoStore {
     }
 
     /// All of `items` or none.
-    async fn transact(&self, items: [TransactWriteItem; 2]) -> Result<(), StoreError> {
+    pub(super) async fn transact(&self, items: [TransactWriteItem; 2]) -> Result<(), StoreError> {
         self.client
             .transact_write_items()
             .set_transact_items(Some(items.into()))
