@@ -20,6 +20,8 @@ pub struct Config {
     pub lockout_daily_window_seconds: u64,
     pub session_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
+    /// How recent the sign-in behind a refresh JWT must be for update.
+    pub update_freshness_seconds: u64,
     /// Browser origins that may call the API (CORS), from `ALLOWED_ORIGINS`;
     /// empty: none. In AWS the HTTP API applies the same list (template.yaml).
     pub allowed_origins: Vec<String>,
@@ -32,6 +34,7 @@ pub const DEFAULT_LOCKOUT_DAILY_MAX_FAILURES: u32 = 20;
 pub const DEFAULT_LOCKOUT_DAILY_WINDOW_SECONDS: u64 = 86_400;
 pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 600;
 pub const DEFAULT_REFRESH_TTL_SECONDS: u64 = 4 * 7 * 24 * 3600;
+pub const DEFAULT_UPDATE_FRESHNESS_SECONDS: u64 = 300;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration: {0}")]
@@ -95,6 +98,11 @@ impl Config {
             )?,
             session_ttl_seconds: number("SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 5..=86_400)?,
             refresh_ttl_seconds: number("REFRESH_TTL_SECONDS", DEFAULT_REFRESH_TTL_SECONDS, 60..=31_536_000)?,
+            update_freshness_seconds: number(
+                "UPDATE_FRESHNESS_SECONDS",
+                DEFAULT_UPDATE_FRESHNESS_SECONDS,
+                30..=86_400,
+            )?,
             allowed_origins: parse_allowed_origins(&get("ALLOWED_ORIGINS").unwrap_or_default())?,
         })
     }

@@ -22,6 +22,9 @@ pub enum Error {
     InvalidRefreshToken,
     /// The refresh JWT was revoked: logout, logout-all, a new key, or its user is gone.
     SessionRevoked,
+    /// The sign-in behind the refresh JWT is too old for this action
+    /// (changing the key): sign in again, or step up.
+    StaleSession,
     /// Signup for a loginId that is already registered.
     AlreadyRegistered,
     /// No such user, or a pending sign-up that expired.
@@ -114,6 +117,15 @@ impl Error {
                 "The session was signed out; sign in again".into(),
                 None,
             ),
+            // This service's own code: Descope has none for "sign in again first".
+            Error::StaleSession => (
+                401,
+                "E064002",
+                "Fresh sign-in required",
+                "Changing the key needs a recent sign-in: verify a code (or step up) and use the refresh token it returns"
+                    .into(),
+                None,
+            ),
             Error::AlreadyRegistered => (
                 409,
                 "E062107",
@@ -201,6 +213,7 @@ mod tests {
             (Error::ManagementKeyRefused, 401, "E011003"),
             (Error::InvalidRefreshToken, 401, "E061004"),
             (Error::SessionRevoked, 401, "E064001"),
+            (Error::StaleSession, 401, "E064002"),
             (Error::AlreadyRegistered, 409, "E062107"),
             (Error::UserNotFound, 404, "E062108"),
             (Error::WrongCode, 401, "E061102"),

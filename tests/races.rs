@@ -179,20 +179,18 @@ async fn a_newer_pending_key_between_read_and_write_is_never_replaced_by_the_old
         )
         .await;
     let first_update = updated["key"].as_str().unwrap().to_owned();
-    let user_id = signed_in["user"]["userId"].as_str().unwrap().to_owned();
     let expires = h.now() + 600;
     let racing = h.hooked(before(
         Op::PromotePendingKey,
-        move |key: UserKey, store: DynamoStore| {
-            let user_id = user_id.clone();
-            async move {
-                let newer = PendingKey {
-                    enrollment_id: "E-NEWER".into(),
-                    secret: stranger_secret(),
-                    expires_at: expires,
-                };
-                store.put_pending_key(&key, &user_id, &newer).await
-            }
+        move |key: UserKey, store: DynamoStore| async move {
+            let session = current_session(&store, &key).await?;
+            let newer = PendingKey {
+                enrollment_id: "E-NEWER".into(),
+                secret: stranger_secret(),
+                expires_at: expires,
+                generation: Some(session.generation),
+            };
+            store.put_pending_key(&key, &session, &newer).await
         },
     ));
     h.advance(30);

@@ -374,11 +374,8 @@ async fn removing_an_expired_pending_key_never_removes_a_newer_one() {
                 None
             };
             if let Some(pending) = pending {
-                let user_id = match store.get(key).await?.map(|r| r.status) {
-                    Some(totp_lambda::store::Status::Registered { user_id, .. }) => user_id,
-                    _ => panic!("a registered user"),
-                };
-                store.put_pending_key(key, &user_id, &pending).await?;
+                let session = current_session(store, key).await?;
+                store.put_pending_key(key, &session, &pending).await?;
             }
             Ok(())
         }
@@ -398,6 +395,7 @@ async fn removing_an_expired_pending_key_never_removes_a_newer_one() {
             })
             .unwrap(),
         expires_at: h.now() + 600,
+        generation: Some(0),
     };
     let racing = h.hooked(UpdateFirst(std::sync::Mutex::new(Some(newer))));
     let (status, _) = call_verify(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use totp_lambda::store::dynamo::DynamoStore;
-use totp_lambda::store::{StoreError, UserKey};
+use totp_lambda::store::{Store, StoreError, UserKey};
 
 // ---- 1. No code is accepted twice ---------------------------------------
 
@@ -596,4 +596,200 @@ async fn another_project_cannot_see_verify_or_overwrite_a_user() {
         .update(&bearer(&format!("{OTHER_PROJECT}:{refresh}")), "shared@example.com")
         .await;
     assert_eq!((status, error_code(&body)), (401, "E061004"));
+}
+
+// ---- 8. A pending key dies with the sessions it was made in (issue 23) ----
+
+fn auth_of(signed_in: &serde_json::Value) -> String {
+    bearer(&format!("{PROJECT}:{}", refresh_of(signed_in)))
+}
+
+/// A registered user with a pending key from update: (current key, pending key, the sign-in).
+async fn with_pending_key(h: &Harness, login: &str) -> (String, String, serde_json::Value) {
+    let (key, signed_in) = h.register(login).await;
+    let (status, updated) = h.update(&auth_of(&signed_in), login).await;
+    assert_eq!(status, 200, "{updated}");
+    (key, updated["key"].as_str().unwrap().to_owned(), signed_in)
+}
+
+/// The names of the user item's pending-key attributes.
+async fn pending_attributes(h: &Harness, login: &str) -> Vec<String> {
+    let pk = AttributeValue::S(format!("{PROJECT}#{login}"));
+    let item = h
+        .scan()
+        .await
+        .into_iter()
+        .find(|i| i.get("pk") == Some(&pk))
+        .expect("the user");
+    let mut names: Vec<String> = item.keys().filter(|k| k.starts_with("pending")).cloned().collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn every_end_of_all_sessions_ends_a_pending_key_in_the_same_write() {
+    let h = Harness::new().await;
+    for how in ["logoutall", "mgmt-logout", "revokeOtherSessions", "remove_totp"] {
+        let login = format!("{}@example.com", how.to_lowercase());
+        let (key, pending, signed_in) = with_pending_key(&h, &login).await;
+        assert_eq!(
+            pending_attributes(&h, &login).await,
+            [
+                "pendingEnrollmentId",
+                "pendingExpiresAt",
+                "pendingGeneration",
+                "pendingSecret",
+                "pendingSecretKeyId"
+            ],
+            "{how}"
+        );
+        h.advance(30);
+        match how {
+            "logoutall" => assert_eq!(h.session("logoutall", &refresh_of(&signed_in)).await.0, 200),
+            "mgmt-logout" => assert_eq!(mgmt(&h.app, "logout", &login).await.0, 200),
+            "remove_totp" => assert_eq!(mgmt(&h.app, "remove_totp", &login).await.0, 200),
+            _ => {
+                let body = serde_json::json!({"loginId": login, "code": code(&key, h.now()),
+                                              "loginOptions": {"revokeOtherSessions": true}});
+                let (status, answer) = h.verify_with(&bearer(PROJECT), body).await;
+                assert_eq!(status, 200, "{answer}");
+            }
+        }
+        assert!(
+            pending_attributes(&h, &login).await.is_empty(),
+            "{how}: the pending key is gone"
+        );
+        h.advance(30);
+        let (status, body) = h.verify(&login, &code(&pending, h.now())).await;
+        assert_eq!((status, error_code(&body)), (401, "E061102"), "{how}");
+    }
+}
+
+/// Between a verify's read and its promotion, the generation moves on
+/// without touching the pending key (as a writer of an older release
+/// would): the promotion's own condition must refuse it.
+struct GenerationMovesOn {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Hook for GenerationMovesOn {
+    async fn before(&self, op: Op, key: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
+        if op == Op::PromotePendingKey {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(DynamoStore::partition_key(key)))
+                .update_expression("ADD sessionGeneration :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .send()
+                .await
+                .expect("the bump");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_pending_key_is_promoted_only_in_the_generation_it_was_made_in() {
+    let h = Harness::new().await;
+    let (_, pending, _) = with_pending_key(&h, "generation@example.com").await;
+    let racing = h.hooked(GenerationMovesOn {
+        client: h.client.clone(),
+        table: h.table.clone(),
+    });
+    h.advance(30);
+    let (status, body) = call_verify(
+        &racing,
+        verify_request(PROJECT, "generation@example.com", &code(&pending, h.now())),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"), "{body}");
+    assert_eq!(
+        pending_attributes(&h, "generation@example.com").await.len(),
+        5,
+        "not promoted"
+    );
+}
+
+/// A logout (of this token, or everywhere) that lands between update's
+/// read and its write.
+struct LogoutDuringUpdate {
+    everywhere: bool,
+    token: std::sync::Mutex<Option<String>>,
+}
+
+impl Hook for LogoutDuringUpdate {
+    async fn before(&self, op: Op, key: &UserKey, store: &DynamoStore) -> Result<(), StoreError> {
+        if op != Op::PutPendingKey {
+            return Ok(());
+        }
+        if self.everywhere {
+            store.end_all_sessions(key).await
+        } else {
+            let token = self.token.lock().unwrap().take().expect("the token");
+            let mut session = current_session(store, key).await?;
+            session.token_id = token;
+            store.revoke_session(key, &session, T0 + 3600).await
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_update_racing_a_logout_never_lands() {
+    for everywhere in [false, true] {
+        let h = Harness::new().await;
+        let (_, signed_in) = h.register("racing-update@example.com").await;
+        let refresh = refresh_of(&signed_in);
+        let token_id = claims(&refresh)["jti"].as_str().unwrap().to_owned();
+        let racing = h.hooked(LogoutDuringUpdate {
+            everywhere,
+            token: std::sync::Mutex::new(Some(token_id)),
+        });
+        let (status, body) = call_update(
+            &racing,
+            update_request(&auth_of(&signed_in), "racing-update@example.com"),
+        )
+        .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (401, "E064001"),
+            "everywhere: {everywhere}"
+        );
+        assert!(
+            pending_attributes(&h, "racing-update@example.com").await.is_empty(),
+            "everywhere: {everywhere}: no pending key"
+        );
+    }
+}
+
+// ---- 9. Changing the key needs a fresh sign-in (issue 23) ------------------
+
+#[tokio::test]
+async fn update_needs_a_sign_in_from_the_last_five_minutes() {
+    let h = Harness::new().await;
+    let (key, signed_in) = h.register("fresh-update@example.com").await;
+    let freshness = h.app.config.update_freshness_seconds;
+    assert_eq!(freshness, 300, "the documented default");
+    h.advance(freshness);
+    assert_eq!(
+        h.update(&auth_of(&signed_in), "fresh-update@example.com").await.0,
+        200,
+        "at the limit"
+    );
+    h.advance(1);
+    let before = h.scan().await;
+    let (status, body) = h.update(&auth_of(&signed_in), "fresh-update@example.com").await;
+    assert_eq!((status, error_code(&body)), (401, "E064002"), "{body}");
+    assert_eq!(h.scan().await, before, "a refused update writes nothing");
+    // A refresh does not make the sign-in fresh: it returns the same refresh JWT.
+    let (_, refreshed) = h.session("refresh", &refresh_of(&signed_in)).await;
+    assert_eq!(h.update(&auth_of(&refreshed), "fresh-update@example.com").await.0, 401);
+    // A step-up verify does: it returns a new refresh JWT.
+    h.advance(30);
+    let body = serde_json::json!({"loginId": "fresh-update@example.com", "code": code(&key, h.now()),
+                                  "loginOptions": {"stepup": true}});
+    let (status, stepped_up) = h.verify_with(&auth_of(&signed_in), body).await;
+    assert_eq!(status, 200, "{stepped_up}");
+    assert_eq!(h.update(&auth_of(&stepped_up), "fresh-update@example.com").await.0, 200);
 }

@@ -75,7 +75,7 @@ impl Store for Down {
     async fn delete_user(&self, _: &UserKey) -> Result<(), StoreError> {
         down()
     }
-    async fn put_pending_key(&self, _: &UserKey, _: &str, _: &PendingKey) -> Result<(), StoreError> {
+    async fn put_pending_key(&self, _: &UserKey, _: &SessionRef, _: &PendingKey) -> Result<(), StoreError> {
         down()
     }
     async fn put_sign_in_link(&self, _: &ProjectId, _: &SignInLink) -> Result<(), StoreError> {

@@ -314,9 +314,13 @@ impl<S: Store> App<S> {
         let now = self.clock.now();
         // The token is checked before the store is read: no token, no lookup.
         let token = self.refresh_token(&project, refresh_jwt, now)?;
+        // Changing the key needs a recent sign-in, not only a refresh JWT
+        // that may be weeks old: a thief of one cannot replace the key.
+        if now > token.issued_at.saturating_add(self.config.update_freshness_seconds) {
+            return Err(Error::StaleSession);
+        }
         let key = UserKey { project, login_id };
         self.record_of_session(&key, &token).await?;
-        let user_id = &token.user_id;
         let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
         let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
         let enrollment_id = random_id("E", 16)?;
@@ -324,10 +328,12 @@ impl<S: Store> App<S> {
             secret: self.seal(&key, Field::PendingSecret, &enrollment_id, &secret)?,
             enrollment_id,
             expires_at: now + self.config.pending_ttl_seconds,
+            generation: Some(token.generation),
         };
-        match self.store.put_pending_key(&key, user_id, &pending).await {
+        match self.store.put_pending_key(&key, &token.session(), &pending).await {
             Ok(()) => Ok(provisioning),
-            Err(StoreError::Conflict) => Err(Error::UserNotFound),
+            // The session ended (or its user went) since it was read.
+            Err(StoreError::Conflict) => Err(Error::SessionRevoked),
             Err(e) => Err(storage(e)),
         }
     }

@@ -81,6 +81,11 @@ pub struct PendingKey {
     pub enrollment_id: String,
     pub secret: SealedSecret,
     pub expires_at: u64,
+    /// The session generation of the update that created it: it can be
+    /// promoted only while that generation is current, so every event that
+    /// ends the user's sessions ends it too. `None` on keys written before
+    /// this was recorded, which can never be promoted.
+    pub generation: Option<u64>,
 }
 
 /// One user (or would-be user) as stored.
@@ -106,7 +111,9 @@ pub struct UserRecord {
     pub accepted_attempt: Option<String>,
     pub pending_key: Option<PendingKey>,
     /// Moves on whenever every session of the user ends (logout-all, a new
-    /// key): refresh tokens carry the generation they were issued in.
+    /// key, support's sign-out or key removal): refresh tokens carry the
+    /// generation they were issued in, and the same write removes any
+    /// pending key.
     pub session_generation: u64,
 }
 
@@ -261,8 +268,9 @@ pub trait Store: Send + Sync {
 
     /// Makes the pending key the user's key at `step` (stored as `promoted`:
     /// the same secret, sealed for its new place), if it is still pending,
-    /// unexpired at `now`, and `step` is newer than the last accepted one.
-    /// Every earlier session ends; returns the new generation.
+    /// unexpired at `now`, of the current session generation, and `step` is
+    /// newer than the last accepted one. Every earlier session ends; returns
+    /// the new generation.
     fn promote_pending_key(
         &self,
         key: &UserKey,
@@ -341,12 +349,14 @@ pub trait Store: Send + Sync {
         now: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores a pending key for the registered user `user_id`, replacing any
-    /// earlier pending key. `Conflict` if the loginId is not that user's.
+    /// Stores a pending key of the user of `session`, replacing any earlier
+    /// pending key, if that session is still live at the write (its user,
+    /// its generation, not logged out): an update racing a logout never
+    /// lands. `Conflict` if it is not.
     fn put_pending_key(
         &self,
         key: &UserKey,
-        user_id: &str,
+        session: &SessionRef,
         pending: &PendingKey,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

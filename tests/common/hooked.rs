@@ -136,8 +136,8 @@ impl<H: Hook> Store for Hooked<H> {
         self.hook.before(Op::RedeemSignInLink, key, &self.inner).await?;
         self.inner.redeem_sign_in_link(key, link, gen, now).await
     }
-    async fn put_pending_key(&self, key: &UserKey, user_id: &str, p: &PendingKey) -> Result<(), StoreError> {
+    async fn put_pending_key(&self, key: &UserKey, session: &SessionRef, p: &PendingKey) -> Result<(), StoreError> {
         self.hook.before(Op::PutPendingKey, key, &self.inner).await?;
-        self.inner.put_pending_key(key, user_id, p).await
+        self.inner.put_pending_key(key, session, p).await
     }
 }

@@ -525,3 +525,20 @@ pub async fn redeem_link_in<S: Store>(app: &App<S>, project: &str, token: &str) 
 pub async fn redeem_link<S: Store>(app: &App<S>, token: &str) -> (u16, Value) {
     redeem_link_in(app, PROJECT, token).await
 }
+
+/// A session of the registered user at `key` in their current generation,
+/// never logged out: what a store write made on a live token's behalf names.
+pub async fn current_session(
+    store: &DynamoStore,
+    key: &totp_lambda::store::UserKey,
+) -> Result<totp_lambda::store::SessionRef, totp_lambda::store::StoreError> {
+    let record = store.get(key).await?.expect("a stored user");
+    let totp_lambda::store::Status::Registered { user_id, .. } = record.status else {
+        panic!("a registered user")
+    };
+    Ok(totp_lambda::store::SessionRef {
+        user_id,
+        generation: record.session_generation,
+        token_id: "J-NEVER-REVOKED".into(),
+    })
+}

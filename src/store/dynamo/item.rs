@@ -34,6 +34,7 @@ pub mod attr {
     pub const PENDING_SECRET: &str = "pendingSecret";
     pub const PENDING_SECRET_KEY_ID: &str = "pendingSecretKeyId";
     pub const PENDING_EXPIRES_AT: &str = "pendingExpiresAt";
+    pub const PENDING_GENERATION: &str = "pendingGeneration";
     pub const SESSION_GENERATION: &str = "sessionGeneration";
 }
 
@@ -149,6 +150,7 @@ impl Item {
             Some(secret) => Some(PendingKey {
                 enrollment_id: Self::required(attr::PENDING_ENROLLMENT_ID, self.string(attr::PENDING_ENROLLMENT_ID)?)?,
                 expires_at: Self::required(attr::PENDING_EXPIRES_AT, self.number(attr::PENDING_EXPIRES_AT)?)?,
+                generation: self.number(attr::PENDING_GENERATION)?,
                 secret,
             }),
         };

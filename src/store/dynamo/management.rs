@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::item::{attr, n, s, REGISTERED};
-use super::{classify, DynamoStore};
+use super::{classify, DynamoStore, PENDING_KEY};
 use crate::store::{StoreError, UserKey, UserRecord};
 
 impl DynamoStore {
@@ -17,9 +17,10 @@ impl DynamoStore {
         // its read, fail its condition; the generation ends every session.
         self.conditional_update_returning(
             key,
-            "SET #enrollmentId = :enrollment ADD #sessionGeneration :one \
-             REMOVE #secret, #secretKeyId, #lastStep, \
-             #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt",
+            &format!(
+                "SET #enrollmentId = :enrollment ADD #sessionGeneration :one \
+                 REMOVE #secret, #secretKeyId, #lastStep, {PENDING_KEY}"
+            ),
             "#status = :registered",
             vec![
                 (":enrollment", s(new_enrollment_id)),
@@ -35,7 +36,7 @@ impl DynamoStore {
     pub(super) async fn end_user_sessions(&self, key: &UserKey) -> Result<(), StoreError> {
         self.conditional_update(
             key,
-            "ADD #sessionGeneration :one",
+            &format!("ADD #sessionGeneration :one REMOVE {PENDING_KEY}"),
             "#status = :registered",
             vec![(":one", n(1)), (":registered", s(REGISTERED))],
         )

@@ -23,6 +23,11 @@ mod links;
 mod management;
 mod sessions;
 
+/// The attributes of a pending key, for a REMOVE clause: every write that
+/// ends the user's sessions (or promotes or retires the key) names them all.
+const PENDING_KEY: &str =
+    "#pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, #pendingGeneration";
+
 /// Cheap to clone: the client is a handle.
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -92,30 +97,6 @@ impl DynamoStore {
             .await
             .map_err(classify)?;
         Ok(Item(output.attributes.unwrap_or_default()))
-    }
-
-    /// Writes `pending` as the item's pending key, under `condition`.
-    async fn write_pending_key(
-        &self,
-        key: &UserKey,
-        pending: &PendingKey,
-        condition: &str,
-        mut values: Vec<(&str, AttributeValue)>,
-    ) -> Result<(), StoreError> {
-        values.extend([
-            (":secret", b(&pending.secret.blob)),
-            (":keyId", s(&pending.secret.key_id)),
-            (":enrollment", s(&pending.enrollment_id)),
-            (":expires", n(pending.expires_at)),
-        ]);
-        self.conditional_update(
-            key,
-            "SET #pendingSecret = :secret, #pendingSecretKeyId = :keyId, #pendingEnrollmentId = :enrollment, \
-             #pendingExpiresAt = :expires",
-            condition,
-            values,
-        )
-        .await
     }
 
     /// The session generation an update wrote (it always writes one).
@@ -237,10 +218,10 @@ impl Store for DynamoStore {
             (":attemptId", s(attempt_id)),
             (":attemptIds", AttributeValue::Ss(vec![attempt_id.to_owned()])),
         ];
-        let mut removes = "";
+        let mut removes = String::new();
         if let Some(enrollment) = expired_pending {
             // Only the expired key that was read: never one written since.
-            removes = " REMOVE #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt";
+            removes = format!(" REMOVE {PENDING_KEY}");
             conditions.push("#pendingEnrollmentId = :expiredPending".into());
             values.push((":expiredPending", s(enrollment)));
         }
@@ -299,7 +280,7 @@ impl Store for DynamoStore {
         if !adds.is_empty() {
             update.push_str(&format!(" ADD {}", adds.join(", ")));
         }
-        update.push_str(removes);
+        update.push_str(&removes);
         self.conditional_update(key, update.trim(), &conditions.join(" AND "), values)
             .await
     }
@@ -339,6 +320,11 @@ impl Store for DynamoStore {
 
     async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>) -> Result<u64, StoreError> {
         let mut update = String::from("SET #lastStep = :step, #acceptedAttemptId = :attemptId");
+        let mut removes = String::from("#attempts, #attemptsWindowStart, #attemptIds");
+        if sign_in.end_other_sessions {
+            // A new generation: a pending key of the old one dies with it.
+            removes.push_str(&format!(", {PENDING_KEY}"));
+        }
         let mut values = vec![
             (":attemptId", s(sign_in.attempt_id)),
             (":registered", s(REGISTERED)),
@@ -352,9 +338,9 @@ impl Store for DynamoStore {
             values.push((":secret", b(&resealed.blob)));
             values.push((":keyId", s(&resealed.key_id)));
         }
-        update.push_str(
-            " ADD #sessionGeneration :bump, #longAttempts :refund REMOVE #attempts, #attemptsWindowStart, #attemptIds",
-        );
+        update.push_str(&format!(
+            " ADD #sessionGeneration :bump, #longAttempts :refund REMOVE {removes}"
+        ));
         self.conditional_update_returning(
             key,
             &update,
@@ -375,16 +361,32 @@ impl Store for DynamoStore {
         step: u64,
         now: u64,
     ) -> Result<u64, StoreError> {
+        // Only in the generation it was created in: a sign-out everywhere
+        // (or any other end of every session) since then has ended it too.
+        let generation = pending
+            .generation
+            .ok_or_else(|| StoreError::Corrupt("a pending key without its generation".into()))?;
+        let same_generation = if generation == 0 {
+            "(attribute_not_exists(#sessionGeneration) OR #sessionGeneration = :generation)"
+        } else {
+            "#sessionGeneration = :generation"
+        };
         // A new key ends every session the old key opened.
         self.conditional_update_returning(
             key,
-            "SET #secret = :secret, #secretKeyId = :keyId, #enrollmentId = :enrollment, #lastStep = :step, \
-             #acceptedAttemptId = :attemptId \
-             ADD #sessionGeneration :one, #longAttempts :refund \
-             REMOVE #pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, #attempts, #attemptsWindowStart, #attemptIds",
-            "#status = :registered AND #pendingEnrollmentId = :enrollment AND #pendingExpiresAt > :now \
-             AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
+            &format!(
+                "SET #secret = :secret, #secretKeyId = :keyId, #enrollmentId = :enrollment, #lastStep = :step, \
+                 #acceptedAttemptId = :attemptId \
+                 ADD #sessionGeneration :one, #longAttempts :refund \
+                 REMOVE {PENDING_KEY}, #attempts, #attemptsWindowStart, #attemptIds"
+            ),
+            &format!(
+                "#status = :registered AND #pendingEnrollmentId = :enrollment AND #pendingExpiresAt > :now \
+                 AND #pendingGeneration = :generation AND {same_generation} \
+                 AND (attribute_not_exists(#lastStep) OR #lastStep < :step)"
+            ),
             vec![
+                (":generation", n(generation)),
                 (":secret", b(&promoted.blob)),
                 (":keyId", s(&promoted.key_id)),
                 (":attemptId", s(attempt_id)),
@@ -443,10 +445,13 @@ impl Store for DynamoStore {
         self.spend_link(key, link, generation, now).await
     }
 
-    async fn put_pending_key(&self, key: &UserKey, user_id: &str, pending: &PendingKey) -> Result<(), StoreError> {
-        let condition = "#status = :registered AND #userId = :userId";
-        let values = vec![(":registered", s(REGISTERED)), (":userId", s(user_id))];
-        self.write_pending_key(key, pending, condition, values).await
+    async fn put_pending_key(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
+        pending: &PendingKey,
+    ) -> Result<(), StoreError> {
+        self.write_pending_key(key, session, pending).await
     }
 }
 

@@ -12,9 +12,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
 
-use super::item::{attr, n, s, Item, REGISTERED};
-use super::{bindings, classify, DynamoStore};
-use crate::store::{SessionRef, SessionState, StoreError, UserKey};
+use super::item::{attr, b, n, s, Item, REGISTERED};
+use super::{bindings, classify, DynamoStore, PENDING_KEY};
+use crate::store::{PendingKey, SessionRef, SessionState, StoreError, UserKey};
 
 /// How often unprocessed keys of a BatchGetItem are asked for again.
 const BATCH_RETRIES: usize = 3;
@@ -141,9 +141,45 @@ impl DynamoStore {
     }
 
     pub(super) async fn bump_generation(&self, key: &UserKey, session: &SessionRef) -> Result<(), StoreError> {
+        // A pending key of the ended generation dies in the same write.
+        let update = format!("ADD #sessionGeneration :one REMOVE {PENDING_KEY}");
+        self.update_if_live(key, session, &update, vec![(":one", n(1))]).await
+    }
+
+    /// The pending key of an update, written only if the session of the
+    /// refresh token that asked for it is still live at the write: an
+    /// update racing a logout (or a logout-all) never lands.
+    pub(super) async fn write_pending_key(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
+        pending: &PendingKey,
+    ) -> Result<(), StoreError> {
+        let update = "SET #pendingSecret = :secret, #pendingSecretKeyId = :keyId, \
+                      #pendingEnrollmentId = :enrollment, #pendingExpiresAt = :expires, \
+                      #pendingGeneration = :pendingGeneration";
+        let values = vec![
+            (":secret", b(&pending.secret.blob)),
+            (":keyId", s(&pending.secret.key_id)),
+            (":enrollment", s(&pending.enrollment_id)),
+            (":expires", n(pending.expires_at)),
+            (":pendingGeneration", n(session.generation)),
+        ];
+        self.update_if_live(key, session, update, values).await
+    }
+
+    /// `update_expression` on the user item, in one transaction with the
+    /// checks that `session` is live: its user and generation (the item's
+    /// condition) and not logged out on its own (its revocation item absent).
+    async fn update_if_live(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
+        update_expression: &str,
+        extra: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<(), StoreError> {
         let (live, mut values) = live_session_condition(session);
-        let update_expression = "ADD #sessionGeneration :one";
-        values.push((":one", n(1)));
+        values.extend(extra);
         let (names, values) = bindings(&[update_expression, &live], values);
         let update = Update::builder()
             .table_name(&self.table)
