@@ -8,7 +8,11 @@ use super::{sign_in_link_hash, storage, App, RefreshJwt, SessionClaims, SignedIn
 use crate::domain::{LoginId, ProjectId};
 use crate::error::Error;
 use crate::store::{Store, StoreError, UserKey};
-use crate::tokens::RefreshToken;
+use crate::tokens::{RefreshToken, LEEWAY_SECONDS};
+
+/// Kept past a logged-out token's `exp` and leeway (issue 23: a revocation
+/// item that expired first would let the token back in for those seconds).
+pub const REVOCATION_MARGIN_SECONDS: u64 = 60;
 
 /// A revocation whose condition failed: the token was revoked (or its user
 /// deleted) between the token check and the write.
@@ -97,8 +101,11 @@ impl<S: Store> App<S> {
     pub async fn logout(&self, project: ProjectId, jwt: Option<&str>) -> Result<(), Error> {
         let now = self.clock.now();
         let (key, token) = self.session_token(project, jwt, now)?;
+        // The revocation must outlive every moment the token is accepted:
+        // its `exp`, the leeway on it, and a margin for clocks.
+        let revoked_until = token.expires_at + LEEWAY_SECONDS + REVOCATION_MARGIN_SECONDS;
         self.store
-            .revoke_session(&key, &token.session(), token.expires_at)
+            .revoke_session(&key, &token.session(), revoked_until)
             .await
             .map_err(revoked_meanwhile)
     }
