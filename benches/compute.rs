@@ -145,6 +145,7 @@ fn main() {
         jti: (drn == "DSR").then(|| "JBENCH".into()),
         login_id: (drn == "DSR").then(|| login.as_str().into()),
         gen: (drn == "DSR").then_some(0),
+        scope: (drn == "DS").then(|| "session".into()),
     };
     // Signing keys of both kinds the functions accept; RSA signing is slow, so fewer runs.
     let rings = [(&rsa, "RS256", 200), (&ec, "ES256", 2_000)];

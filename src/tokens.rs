@@ -84,7 +84,15 @@ pub struct Claims {
     /// The user's session generation when issued: logout-all moves it on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gen: Option<u64>,
+    /// [`SESSION_SCOPE`] on session tokens only: API Gateway JWT authorizers
+    /// cannot compare `drn`, but can require a scope, so a route that
+    /// requires this one refuses a refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
+
+/// The `scope` every session token carries and no refresh token does.
+pub const SESSION_SCOPE: &str = "session";
 
 /// A refresh token that verified: signature, project, lifetime, kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,6 +439,7 @@ mod tests {
             jti: Some("JTOKEN".into()),
             login_id: Some("alice@example.com".into()),
             gen: Some(3),
+            scope: None,
         }
     }
 

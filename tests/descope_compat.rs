@@ -89,6 +89,9 @@ async fn tokens_carry_the_contract_claims_and_verify_against_the_jwks() {
     for claim in ["jti", "loginId", "gen"] {
         assert!(session.get(claim).is_none(), "{claim} in the session token");
     }
+    // What an API Gateway JWT authorizer can require: a scope only session tokens have.
+    assert_eq!(session["scope"], "session");
+    assert!(refresh.get("scope").is_none(), "{refresh}");
     assert_eq!(verified["cookieExpiration"], refresh["exp"]);
     assert!(session.get("nsec").is_none(), "no custom claims asked for");
 }

@@ -179,6 +179,7 @@ async fn a_function_built_for_verification_cannot_sign() {
             jti: None,
             login_id: None,
             gen: None,
+            scope: None,
         };
         assert_eq!(ring.sign(&claims), Err(TokenError::VerificationOnly));
     }

@@ -53,6 +53,7 @@ async fn refresh_issues_a_new_session_beside_the_same_refresh_token() {
     assert_eq!(session["iat"], h.now());
     assert_eq!(session["exp"], h.now() + 600);
     assert_eq!(session["drn"], "DS");
+    assert_eq!(session["scope"], "session");
     assert_eq!(session["aud"], PROJECT);
     assert_eq!(session["sub"], signed_in["user"]["userId"]);
     // The cookie still describes the refresh token: its expiry, and what is left of it.

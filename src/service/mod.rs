@@ -13,7 +13,7 @@ use crate::domain::{LoginId, Profile, ProjectId};
 use crate::error::Error;
 use crate::secret_box::SecretBox;
 use crate::store::{SessionRef, Status, Store, StoreError, UserKey, UserRecord};
-use crate::tokens::{Claims, ProjectKeys, RefreshToken, TokenKeys, REFRESH_DRN, SESSION_DRN};
+use crate::tokens::{Claims, ProjectKeys, RefreshToken, TokenKeys, REFRESH_DRN, SESSION_DRN, SESSION_SCOPE};
 
 pub mod management;
 pub mod sessions;
@@ -250,6 +250,7 @@ impl<S: Store> App<S> {
         let session = Claims {
             nsec: extra.custom_claims.filter(|c| !c.is_empty()),
             su: extra.stepped_up.then_some(true),
+            scope: Some(SESSION_SCOPE.to_owned()),
             ..self.claims(project, &user, SESSION_DRN, amr, ttl, now)
         };
         let session_jwt = self.sign(project, &session)?;
@@ -283,6 +284,7 @@ impl<S: Store> App<S> {
             jti: None,
             login_id: None,
             gen: None,
+            scope: None,
         }
     }
 }

@@ -393,8 +393,11 @@ def assert_token_claims(
         assert isinstance(claims["loginId"], str) and claims["loginId"], claims
         if login_id is not None:
             assert claims["loginId"] == login_id, claims
+        assert "scope" not in claims, claims
     else:
         assert not REFRESH_ONLY_CLAIMS & set(claims), f"a session JWT with {sorted(REFRESH_ONLY_CLAIMS & set(claims))}"
+        # What an API Gateway JWT authorizer can require: only session JWTs have it.
+        assert claims["scope"] == "session", claims
 
 
 def assert_sign_in(
