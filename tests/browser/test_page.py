@@ -1,7 +1,8 @@
 """The enrollment page (web/) in headless Chromium, as a person uses it:
 sign up, scan the QR, type the code, see the session, refresh, sign out, see
-the old session refused, sign in again; the errors a person meets; and a page
-on an origin that ALLOWED_ORIGINS does not name, which the browser stops."""
+the old session refused, sign in again; the errors a person meets; a page
+on an origin that ALLOWED_ORIGINS does not name, which the browser stops; and
+an address (?baseUrl=…) that tries to send the page's requests elsewhere."""
 
 from __future__ import annotations
 
@@ -10,14 +11,24 @@ import re
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 import pyotp
+import requests
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from browser_support import ROOT, Settings, decode_qr, origin_of
+from browser_support import (
+    ROOT,
+    Listener,
+    Settings,
+    csp_directives,
+    decode_qr,
+    meta_policy,
+    origin_of,
+    static_page,
+)
 
 DOCS_SCREENSHOT = ROOT / "docs" / "browser.png"
 WAIT_SECONDS = 30
@@ -230,3 +241,77 @@ def test_a_page_on_another_origin_cannot_call_the_api(browser, shots: Path, sett
     # The browser, not the service, stopped it: the console names the CORS policy.
     console = " ".join(entry.get("message", "") for entry in browser.get_log("browser"))
     assert "CORS policy" in console, console
+
+
+# ---- where the page may send what a person types --------------------------
+
+# The URLs the page fetched (the SDK's calls), from the browser's own record.
+REQUESTED = """return performance.getEntriesByType('resource')
+  .filter((e) => e.initiatorType === 'fetch' || e.initiatorType === 'xmlhttprequest')
+  .map((e) => e.name);"""
+# A fetch from the page's own context, as an injected script would try it.
+TRY_FETCH = """const done = arguments[arguments.length - 1];
+fetch(arguments[0], { method: 'POST', body: '{}' })
+  .then((r) => done('answered ' + r.status), (e) => done('refused: ' + e));"""
+
+
+def console(browser) -> str:
+    return " ".join(entry.get("message", "") for entry in browser.get_log("browser"))
+
+
+def test_the_page_may_connect_to_the_api_only_and_never_be_framed(settings: Settings) -> None:
+    api = origin_of(settings.base_url)
+    for url in (settings.web_url, settings.blocked_web_url):
+        response = requests.get(url, timeout=30)
+        assert response.status_code == 200, url
+        # The meta tag the page carries, as a static host serves it ...
+        meta = csp_directives(meta_policy(response.text))
+        assert meta["connect-src"] == [api], (url, meta)
+        assert meta["default-src"] == ["'none'"] and meta["script-src"] == ["'self'"], meta
+        # ... and the header web/serve.py adds: the same, plus what only a header can say.
+        header = csp_directives(response.headers["content-security-policy"])
+        assert header["connect-src"] == [api], (url, header)
+        assert header["frame-ancestors"] == ["'none'"], (url, header)
+
+
+def test_the_address_cannot_send_the_page_elsewhere(browser, shots: Path, settings: Settings) -> None:
+    """?baseUrl= names another server: the page ignores it, signs up with the
+    configured API, and the other server receives nothing, not even a connection."""
+    with Listener() as other:
+        page = Page(browser, shots, "address")
+        page.open(f"{settings.web_url}?{urlencode({'baseUrl': other.url, 'projectId': 'P2SomeoneElse'})}")
+        service = page.el("service").text
+        assert settings.base_url in service and other.url not in service, service
+        page.start_sign_up(new_login_id("carol"))
+        # Enrollment shown: the configured API answered the sign-up.
+        page.wait_state("code")
+        assert page.el("enrollment").is_displayed()
+        page.shot("configured-api-answered")
+        requested = browser.execute_script(REQUESTED)
+        assert any(url.startswith(f"{settings.base_url}/v1/auth/totp/signup") for url in requested), requested
+        assert all(origin_of(url) == origin_of(settings.base_url) for url in requested), requested
+
+        # Even a script in the page could not reach the other server: connect-src forbids it.
+        outcome = browser.execute_async_script(TRY_FETCH, f"{other.url}/v1/auth/totp/signup")
+        assert outcome.startswith("refused"), outcome
+        assert "Content Security Policy" in console(browser)
+        time.sleep(0.5)
+        assert other.connections == [], other.requests
+
+
+def test_an_unconfigured_page_ignores_the_address(browser, shots: Path) -> None:
+    """The built page on a plain static host with config.js left empty: it says
+    it is not configured, whatever ?baseUrl= says, and connects nowhere."""
+    dist = ROOT / "web" / "dist"
+    assert (dist / "app.js").is_file(), "build the page first (scripts/test.sh does)"
+    empty = b"window.TOTP_CONFIG = { baseUrl: '', projectId: '' };\n"
+    with Listener() as other, Listener(static_page(dist, empty)) as host:
+        query = urlencode({"baseUrl": other.url, "projectId": "P2SomeoneElse"})
+        browser.get(f"{host.url}/?{query}")
+        page = Page(browser, shots, "unconfigured")
+        page.wait_state("unconfigured")
+        assert page.el("service").text == "not configured"
+        page.shot("unconfigured")
+        time.sleep(0.5)
+        assert other.connections == [], other.requests
+        assert host.requests, "the page was not served by the test's host"

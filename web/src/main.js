@@ -1,15 +1,16 @@
 // Enrollment and sign-in against totp-lambda with Descope's web SDK:
 // loginId → QR and key → code → signed in → refresh → sign out.
-// The service's base URL and project id come from config.js (window.TOTP_CONFIG),
-// or, where config.js leaves them empty, from ?baseUrl=…&projectId=….
+// The service's base URL and project id come from config.js (window.TOTP_CONFIG)
+// only, fixed when the page is built or served (build.mjs, serve.py): never from
+// the page's address, so a link cannot send loginIds and codes to another server.
+// The page's Content-Security-Policy (connect-src) names that service's origin only.
 import createSdk from '@descope/web-js-sdk';
 
 const $ = (id) => document.getElementById(id);
 
 function readConfig() {
   const file = window.TOTP_CONFIG || {};
-  const query = new URLSearchParams(window.location.search);
-  const pick = (name) => String(file[name] || query.get(name) || '').trim();
+  const pick = (name) => String(file[name] || '').trim();
   return { baseUrl: pick('baseUrl').replace(/\/+$/, ''), projectId: pick('projectId') };
 }
 
