@@ -14,6 +14,9 @@
 #   BENCH_COLD=20 BENCH_WARM=200 BENCH_INSTANCES=4 BENCH_PER_INSTANCE=50
 # Nothing here asserts a time; a function answering an unexpected status fails the run.
 set -euo pipefail
+# Every file this run writes (key files, watch.env) is this user's only from the
+# moment it exists: no window between writing a key and a chmod.
+umask 077
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 bash scripts/setup.sh

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # make dev: installs what is missing, starts DynamoDB Local (unless
-# AWS_ENDPOINT_URL_DYNAMODB names another DynamoDB), creates the table,
+# AWS_ENDPOINT_URL_DYNAMODB names another local DynamoDB: everything here
+# uses the dummy credentials local/local, never the shell's), creates the table,
 # serves every function with `cargo lambda watch` on the contract's
 # paths, and the page (web/) on its own origin, which the functions allow
 # (CORS as in AWS: only ALLOWED_ORIGINS). Ctrl-C stops everything it started.
 set -euo pipefail
+# Every file this run writes (key files, watch.env) is this user's only from the
+# moment it exists: no window between writing a key and a chmod.
+umask 077
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 bash scripts/setup.sh

@@ -6,6 +6,9 @@
 #   FUZZ_EXAMPLES  random examples per operation (default 1000)
 #   FUZZ_SEED      the seed (default: a new one, printed; give it to repeat a run)
 set -euo pipefail
+# Every file this run writes (key files, watch.env) is this user's only from the
+# moment it exists: no window between writing a key and a chmod.
+umask 077
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 bash scripts/setup.sh

@@ -19,25 +19,37 @@
 #       {"auditKey":…,"projects":{<projectId>:{"keys":[{"id":"<id>-<projectId>","sha256":…}]}}}
 #       a new 256-bit management key per project; the document holds only their
 #       hashes, and each key is printed once, on stderr, as "<projectId> <key>"
-#   gen-keys.sh management-from <id> <projectId>:<key>[,<projectId>:<key>…]
-#       the same document for keys you already have (make dev's MANAGEMENT_KEYS)
+#   gen-keys.sh management-from <id> < pairs
+#       the same document for keys you already have (make dev's MANAGEMENT_KEYS):
+#       stdin holds <projectId>:<key> pairs, separated by commas or newlines,
+#       e.g. printf '%s' "$pairs" | gen-keys.sh management-from <id>. Never as
+#       arguments: those show in `ps` and in shell history.
+# Every document goes to stdout; run it under `umask 077` (as the make targets
+# do) so that a file you redirect it to is never readable by others.
 set -euo pipefail
+# What this script and its tools create (openssl's temporary files) is this user's only.
+umask 077
 kind=${1:-}; kid=${2:-}
 usage() {
   echo "usage: $0 signing <kid> <projectId>[,<projectId>…] [ec|rsa] | signing-key <kid> [ec|rsa] | encryption <kid>" >&2
   echo "       $0 public < signing-document" >&2
   echo "       $0 encryption-add|encryption-switch|encryption-remove <kid> < document" >&2
-  echo "       $0 management <id> <projectId>[,<projectId>…] | management-from <id> <projectId>:<key>[,…]" >&2
+  echo "       $0 management <id> <projectId>[,<projectId>…] | management-from <id> < <projectId>:<key>[,…]" >&2
   exit 2
 }
 
-# management_document ID PAIRS: the hashes document for "project:key,…" (new keys where a key is empty).
+# management_document ID < PAIRS: the hashes document for the "project:key" pairs
+# on stdin, separated by commas or newlines (new keys where a key is empty). The
+# keys come through a pipe, never as arguments (which `ps` shows).
 management_document() {
   python3 -c '
 import base64, hashlib, json, secrets, sys
-kid, pairs = sys.argv[1], sys.argv[2]
+kid = sys.argv[1]
+pairs = [p.strip() for p in sys.stdin.read().replace("\n", ",").split(",") if p.strip()]
+if not pairs:
+    sys.exit("management: no <projectId>:<key> pairs on stdin")
 projects, printed = {}, []
-for pair in filter(None, (p.strip() for p in pairs.split(","))):
+for pair in pairs:
     project, _, key = pair.partition(":")
     if not key:
         key = secrets.token_urlsafe(32)
@@ -48,7 +60,7 @@ for pair in filter(None, (p.strip() for p in pairs.split(","))):
     projects.setdefault(project, {"keys": []})["keys"].append(entry)
 print(json.dumps({"auditKey": base64.b64encode(secrets.token_bytes(32)).decode(), "projects": projects}))
 for line in printed:
-    print(line, file=sys.stderr)' "$1" "$2"
+    print(line, file=sys.stderr)' "$1"
 }
 # The public keys document of the signing document on stdin: each private
 # key's public half (openssl, through pipes: no key touches the disk), each
@@ -144,9 +156,13 @@ doc["keys"] = keys
 print(json.dumps(doc))' "$kind" "$kid" ;;
   management)
     projects=${3:-}; [ -n "$projects" ] || usage
-    management_document "$kid" "$(printf '%s' "$projects" | sed 's/,/:,/g; s/$/:/')" ;;
+    printf '%s' "$projects" | sed 's/,/:,/g; s/$/:/' | management_document "$kid" ;;
   management-from)
-    [ -n "${3:-}" ] || usage
-    management_document "$kid" "$3" ;;
+    if [ $# -gt 2 ]; then
+      echo "management-from reads the <projectId>:<key> pairs from stdin, not from arguments (ps and shell history show those)" >&2
+      usage
+    fi
+    if [ -t 0 ]; then echo "reading <projectId>:<key> pairs from stdin (end with Ctrl-D)" >&2; fi
+    management_document "$kid" ;;
   *) usage ;;
 esac

@@ -1,13 +1,20 @@
 # Shared by the dev and test scripts: start and stop local services.
+# The scripts that write key files set `umask 077` at their top, so those
+# files are never readable by others, not even for a moment.
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DDB_DIR="$ROOT/.tools/dynamodb-local"
 export AWS_REGION=${AWS_REGION:-us-east-1}
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-$AWS_REGION}
-# DynamoDB Local and moto take any credentials; never probe instance metadata.
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local}
-export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+# DynamoDB Local and moto take any credentials: everything these scripts start
+# (create_table, the functions, the tests) uses dummy ones, never the shell's
+# real AWS credentials, which would otherwise end up in .dev/watch.env. One set
+# for all, because DynamoDB Local keeps a separate database per access key id.
+# Never probe instance metadata.
+export AWS_ACCESS_KEY_ID=local
+export AWS_SECRET_ACCESS_KEY=local
+unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN
 export AWS_EC2_METADATA_DISABLED=true
 
 STARTED_PIDS=()
@@ -100,10 +107,17 @@ stop_started() {
   STARTED_PIDS=()
 }
 
+# private_dev_dir: .dev, which holds key files and watch.env, this user's only
+# (set before anything is written into it; each file is 0600 by the umask too).
+private_dev_dir() {
+  mkdir -p "$ROOT/.dev"
+  chmod 700 "$ROOT/.dev"
+}
+
 # ensure_dev_keys PROJECTS: local key material, generated once (and again
 # when a project has no signing key yet), never committed (.dev is ignored).
 ensure_dev_keys() {
-  mkdir -p "$ROOT/.dev"
+  private_dev_dir
   local signing="$ROOT/.dev/signing-keys.json"
   if [ ! -f "$signing" ] || ! python3 -c '
 import json, sys
@@ -116,16 +130,16 @@ sys.exit(0 if all(p.strip() in have for p in sys.argv[2].split(",") if p.strip()
   if [ ! -f "$ROOT/.dev/encryption-keys.json" ]; then
     "$ROOT/scripts/gen-keys.sh" encryption "dev-$(date +%Y%m%d)" >"$ROOT/.dev/encryption-keys.json"
   fi
-  chmod 600 "$ROOT/.dev/"*-keys.json
 }
 
 # ensure_dev_management_keys PROJECTS: a management key per served project,
 # from MANAGEMENT_KEYS ("projectId:key,…") where it names one, else the one
 # generated for that project on an earlier run, else a new one (kept in .dev,
 # never committed). Writes the hashes document the function reads and sets
-# DEV_MANAGEMENT_KEYS to the pairs, for the start banner.
+# DEV_MANAGEMENT_KEYS to the pairs, for the start banner. The keys reach
+# gen-keys.sh through a pipe, never as arguments (which `ps` shows).
 ensure_dev_management_keys() {
-  mkdir -p "$ROOT/.dev"
+  private_dev_dir
   local kept="$ROOT/.dev/management-keys.txt"
   DEV_MANAGEMENT_KEYS=$(python3 -c '
 import os, secrets, sys
@@ -137,25 +151,29 @@ if os.path.exists(sys.argv[2]):
 for project in projects:
     if project not in given and project not in kept:
         kept[project] = secrets.token_urlsafe(32)
-with open(sys.argv[2], "w") as out:
+with os.fdopen(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
     out.write("".join(f"{p} {k}\n" for p, k in kept.items()))
 print(",".join(f"{p}:{given.get(p) or kept[p]}" for p in projects))' "$1" "$kept")
-  chmod 600 "$kept"
-  "$ROOT/scripts/gen-keys.sh" management-from dev "$DEV_MANAGEMENT_KEYS" >"$ROOT/.dev/management-keys.json"
-  chmod 600 "$ROOT/.dev/management-keys.json"
+  printf '%s' "$DEV_MANAGEMENT_KEYS" | "$ROOT/scripts/gen-keys.sh" management-from dev >"$ROOT/.dev/management-keys.json"
 }
 
 # write_watch_env FILE: the variables the served functions see, from this
-# shell's PROJECT_ID, TOTP_ISSUER, TABLE_NAME, key files and DynamoDB endpoint.
+# shell's PROJECT_ID, TOTP_ISSUER, TABLE_NAME, key files and DynamoDB endpoint,
+# with dummy AWS credentials (DynamoDB Local takes any; the shell's real ones
+# are never copied). FILE is 0600 before anything is written into it, even
+# where an older run left it readable by others.
 write_watch_env() {
+  : >"$1"
+  chmod 600 "$1"
   {
     local name
     for name in PROJECT_ID TOTP_ISSUER TABLE_NAME PENDING_TTL_SECONDS LOCKOUT_MAX_ATTEMPTS LOCKOUT_WINDOW_SECONDS \
       SESSION_TTL_SECONDS REFRESH_TTL_SECONDS LOCKOUT_DAILY_MAX_FAILURES LOCKOUT_DAILY_WINDOW_SECONDS ALLOWED_ORIGINS \
-      AWS_ENDPOINT_URL_DYNAMODB AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED \
+      AWS_ENDPOINT_URL_DYNAMODB AWS_REGION AWS_EC2_METADATA_DISABLED \
       SIGNING_KEYS_FILE PUBLIC_KEYS_FILE ENCRYPTION_KEYS_FILE MANAGEMENT_KEYS_FILE RUST_LOG; do
       if [ -n "${!name:-}" ]; then printf '%s="%s"\n' "$name" "${!name}"; fi
     done
+    printf '%s\n' 'AWS_ACCESS_KEY_ID="local"' 'AWS_SECRET_ACCESS_KEY="local"'
   } >"$1"
 }
 
@@ -166,8 +184,10 @@ build_web() {
 }
 
 # start_web PORT BASE_URL PROJECT_ID [LOG]: serves web/dist on loopback, its
-# config.js pointing the page at BASE_URL and PROJECT_ID. The page's origin
-# is http://127.0.0.1:PORT: it calls the API only if ALLOWED_ORIGINS names it.
+# config.js pointing the page at BASE_URL and PROJECT_ID, and its
+# Content-Security-Policy letting it connect to BASE_URL's origin only (the
+# page never takes a service from its own address). The page's origin is
+# http://127.0.0.1:PORT: it calls the API only if ALLOWED_ORIGINS names it.
 start_web() {
   local log=${4:-/dev/null}
   python3 "$ROOT/web/serve.py" "$1" "$2" "$3" >>"$log" 2>&1 &

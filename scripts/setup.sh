@@ -17,7 +17,9 @@ need_apt() {
   # Installs Debian packages when running as root; otherwise says what is missing.
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing $*"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    # System packages with the system's usual permissions, whatever umask the
+    # calling script set for its key files (make dev and make test: 077).
+    (umask 022 && apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null)
   else
     say "missing: $* (install them, then run again)"; exit 1
   fi

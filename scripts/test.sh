@@ -4,6 +4,9 @@
 # free loopback ports, runs every check and test (the last ones in headless
 # Chromium), and stops what it started.
 set -euo pipefail
+# Every file this run writes (key files, watch.env) is this user's only from the
+# moment it exists: no window between writing a key and a chmod.
+umask 077
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 bash scripts/setup.sh --browser
