@@ -370,9 +370,32 @@ def test_each_function_writes_only_its_own_kind_of_item_of_a_served_project(tran
         ("SignupFunction", "TablePutPendingEnrollment", [user, "P2Bravo#bob"],
          ["P2Alpha|revoked|J1", "P2Alpha|link|ab12", "P2Other#carol"]),
     ]
+    revoked, link = "P2Alpha|revoked|J1", "P2Alpha|link|ab12"
+    cases += [
+        ("VerifyFunction", "TableReadUsersAndRevocations", [user, revoked], [link, "P2Other#carol"]),
+        ("VerifyFunction", "TableUpdateUsers", [user, evil_user], [revoked, link, "P2Other#carol"]),
+        ("UpdateFunction", "TableReadUsersAndRevocations", [user, revoked], [link, "P2Other|revoked|J1"]),
+        ("UpdateFunction", "TableUpdateUsers", [user], [revoked, link]),
+        ("SessionsFunction", "TableReadUsersRevocationsAndLinks", [user, revoked, link], ["P2Other#carol"]),
+        ("SessionsFunction", "TableUpdateUsers", [user], [revoked, link, "P2Other#carol"]),
+    ]
     for function, sid, allowed, refused in cases:
         patterns = leading_keys(output, function, sid, "P2Alpha,P2Bravo")
         for key in allowed:
             assert any(fnmatchcase(key, p) for p in patterns), (function, sid, key, patterns)
         for key in refused:
             assert not any(fnmatchcase(key, p) for p in patterns), (function, sid, key, patterns)
+
+
+def test_no_function_may_touch_any_item_of_the_table(transformed) -> None:
+    """Every DynamoDB item action is bounded by dynamodb:LeadingKeys: no
+    statement grants an item action on the whole table."""
+    output = transformed(ProjectId="P2Alpha")
+    for name, role in resources(output, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = as_list(statement["Action"])
+                if any(a.startswith("dynamodb:") for a in actions):
+                    assert "dynamodb:LeadingKeys" in statement.get("Condition", {}).get(
+                        "ForAllValues:StringLike", {}
+                    ), (name, statement.get("Sid"), actions)
