@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make dev` and `make test`.
-.PHONY: dev test fuzz-api fuzz mutants bench setup keys build package deploy clean
+.PHONY: dev test fuzz-api fuzz mutants bench setup keys build package deploy diagram clean
 
 dev: ## install what is missing, start DynamoDB Local, serve every function on :9000
 	bash scripts/dev.sh
@@ -32,6 +32,9 @@ package: ## sam build: the functions for Lambda in .aws-sam/build (no Docker)
 
 deploy: ## key secrets when missing, sam build, sam deploy (settings: samconfig.toml; CONFIG_ENV=…)
 	bash scripts/deploy.sh
+
+diagram: ## redraw docs/architecture.png from docs/architecture.dot (needs Graphviz: apt-get install graphviz)
+	dot -Tpng -Gdpi=110 docs/architecture.dot -o docs/architecture.png
 
 clean:
 	rm -rf target .dev .aws-sam

@@ -26,6 +26,9 @@ step "template.yaml (cfn-lint)"
 echo "cfn-lint: no findings"
 SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint
 
+step "docs: every relative link and anchor resolves"
+.venv/bin/pytest tests/docs -q -p no:cacheprovider
+
 step "starting DynamoDB Local and moto (Secrets Manager)"
 use_dynamodb_local
 use_moto
