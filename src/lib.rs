@@ -14,6 +14,7 @@ pub mod http;
 pub mod lockout;
 pub mod management_keys;
 pub mod otpauth;
+pub mod recovery;
 pub mod secret_box;
 pub mod service;
 pub mod store;

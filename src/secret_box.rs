@@ -100,10 +100,12 @@ struct KeysDocument {
     keys: HashMap<String, String>,
 }
 
-/// Seals and opens TOTP secrets.
+/// Seals and opens TOTP secrets; also holds, per encryption key, the key
+/// that recovery codes are hashed with (`recovery`), derived from it.
 pub struct SecretBox {
     current: String,
     keys: HashMap<String, Aes256Gcm>,
+    recovery_keys: HashMap<String, [u8; 32]>,
 }
 
 impl SecretBox {
@@ -111,6 +113,7 @@ impl SecretBox {
         let doc: KeysDocument = serde_json::from_str(document)
             .map_err(|_| SecretBoxError::Config("not a JSON object with 'current' and 'keys'".into()))?;
         let mut keys = HashMap::new();
+        let mut recovery_keys = HashMap::new();
         for (id, encoded) in &doc.keys {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
@@ -123,6 +126,9 @@ impl SecretBox {
             let cipher = Aes256Gcm::new_from_slice(&bytes)
                 .map_err(|_| SecretBoxError::Config(format!("key '{id}' is unusable")))?;
             keys.insert(id.clone(), cipher);
+            let recovery_key = crate::recovery::derive_key(&bytes)
+                .ok_or_else(|| SecretBoxError::Config(format!("key '{id}' is unusable")))?;
+            recovery_keys.insert(id.clone(), recovery_key);
         }
         if !keys.contains_key(&doc.current) {
             return Err(SecretBoxError::Config("'current' names no key in 'keys'".into()));
@@ -130,6 +136,7 @@ impl SecretBox {
         Ok(SecretBox {
             current: doc.current,
             keys,
+            recovery_keys,
         })
     }
 
@@ -242,6 +249,16 @@ impl SecretBox {
 
     pub fn current_key_id(&self) -> &str {
         &self.current
+    }
+
+    /// The recovery-code hashing key derived from the encryption key
+    /// `key_id` (the current one for `None`), with its id.
+    pub fn recovery_key(&self, key_id: Option<&str>) -> Result<(&str, &[u8; 32]), SecretBoxError> {
+        let id = key_id.unwrap_or(&self.current);
+        self.recovery_keys
+            .get_key_value(id)
+            .map(|(id, key)| (id.as_str(), key))
+            .ok_or(SecretBoxError::UnknownKey)
     }
 }
 

@@ -19,6 +19,9 @@ const MGMT_DELETE: &str = "/v1/mgmt/user/delete";
 const MGMT_LOAD: &str = "/v1/mgmt/user";
 const MGMT_LINK: &str = "/v1/mgmt/user/signin/embeddedlink";
 const MAGIC_LINK: &str = "/v1/auth/magiclink/verify";
+const RECOVERY: &str = "/v1/auth/totp/recovery";
+const RECOVERY_CODES: &str = "/v1/auth/totp/recovery-codes";
+const MGMT_RECOVERY_DELETE: &str = "/v1/mgmt/user/recovery-codes/delete";
 const KEYS: &str = "/v2/keys/P2TestProjectA";
 
 const KEPT: &str = "kept@example.com";
@@ -103,10 +106,12 @@ async fn send(h: &Harness, case: &Case) -> (u16, Value) {
     let req = case.request();
     let response = match case.path {
         SIGNUP => totp_lambda::http::signup(&h.app, req).await,
-        VERIFY => totp_lambda::http::verify(&h.app, req).await,
-        UPDATE => totp_lambda::http::update(&h.app, req).await,
+        VERIFY | RECOVERY => totp_lambda::http::verify(&h.app, req).await,
+        UPDATE | RECOVERY_CODES => totp_lambda::http::update(&h.app, req).await,
         REFRESH | ME | MAGIC_LINK => totp_lambda::http::sessions(&h.app, req).await,
-        MGMT_DELETE | MGMT_LOAD | MGMT_LINK => totp_lambda::http::management(&h.app, &management_keys(), req).await,
+        MGMT_DELETE | MGMT_LOAD | MGMT_LINK | MGMT_RECOVERY_DELETE => {
+            totp_lambda::http::management(&h.app, &management_keys(), req).await
+        }
         KEYS => totp_lambda::http::keys(&h.app.config, h.app.tokens.as_ref().unwrap(), req).await,
         other => panic!("no route {other}"),
     };
@@ -536,6 +541,38 @@ fn corpus(refresh_jwt: &str) -> Vec<Case> {
         )
         .answers(401, "E061102"),
         case("no project", MAGIC_LINK, None, &body(json!({"token": "A".repeat(52)}))).answers(401, "E011003"),
+        // Recovery codes: redeeming, creating, and support's removal.
+        case("empty body", RECOVERY, auth.clone(), ""),
+        case("no recoveryCode", RECOVERY, auth.clone(), &body(json!({ "loginId": KEPT }))).answers(400, "E011002"),
+        case("recoveryCode empty", RECOVERY, auth.clone(), &body(json!({"loginId": KEPT, "recoveryCode": ""})))
+            .answers(400, "E011002"),
+        case("recoveryCode a number", RECOVERY, auth.clone(), &body(json!({"loginId": KEPT, "recoveryCode": 7}))),
+        case("recoveryCode too short", RECOVERY, auth.clone(), &body(json!({"loginId": KEPT, "recoveryCode": "ABCD-EFGH-IJK"})))
+            .answers(400, "E011003"),
+        case("recoveryCode with a 1", RECOVERY, auth.clone(), &body(json!({"loginId": KEPT, "recoveryCode": "ABCD-EFGH-IJK1"})))
+            .answers(400, "E011003"),
+        case("recoveryCode with a tab", RECOVERY, auth.clone(), &body(json!({"loginId": KEPT, "recoveryCode": "ABCD\tEFGH-IJKL"})))
+            .answers(400, "E011003"),
+        case("recoveryCode of 65 characters", RECOVERY, auth.clone(), &body(json!({"loginId": KEPT, "recoveryCode": format!("ABCDEFGHIJKL{}", " ".repeat(53))})))
+            .answers(400, "E011003"),
+        case("recovery without loginId", RECOVERY, auth.clone(), &body(json!({"recoveryCode": "ABCD-EFGH-IJKL"})))
+            .answers(400, "E011002"),
+        case("recovery customClaims of 4 KiB", RECOVERY, auth.clone(), &body(json!({"loginId": KEPT, "recoveryCode": "ABCD-EFGH-IJKL", "loginOptions": {"customClaims": {"blob": "x".repeat(4096)}}})))
+            .answers(400, "E011003"),
+        case("no project", RECOVERY, None, &body(json!({"loginId": KEPT, "recoveryCode": "ABCD-EFGH-IJKL"})))
+            .answers(401, "E011003"),
+        case("empty body", RECOVERY_CODES, session.clone(), ""),
+        case("no code", RECOVERY_CODES, session.clone(), &body(json!({ "loginId": KEPT }))).answers(400, "E011002"),
+        case("code of 5 digits", RECOVERY_CODES, session.clone(), &body(json!({"loginId": KEPT, "code": "12345"})))
+            .answers(400, "E011003"),
+        case("no refresh JWT", RECOVERY_CODES, auth.clone(), &body(json!({"loginId": KEPT, "code": "123456"})))
+            .answers(401, "E061004"),
+        case("another user's loginId", RECOVERY_CODES, session.clone(), &body(json!({"loginId": "pending@example.com", "code": "123456"})))
+            .answers(401, "E061004"),
+        case("empty body", MGMT_RECOVERY_DELETE, mgmt.clone(), ""),
+        case("no loginId", MGMT_RECOVERY_DELETE, mgmt.clone(), "{}").answers(400, "E011002"),
+        case("a refresh JWT for a key", MGMT_RECOVERY_DELETE, session.clone(), &body(json!({ "loginId": KEPT })))
+            .answers(401, "E011003"),
     ]
 }
 

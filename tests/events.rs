@@ -30,6 +30,9 @@ const EXPECTED: &[(&str, &str, u16)] = &[
     ("mgmt-load-user.json", "management", 401),
     ("mgmt-embedded-link.json", "management", 401),
     ("magiclink-verify-http-api.json", "sessions", 401),
+    ("recovery-codes-http-api.json", "update", 401),
+    ("recovery-http-api.json", "verify", 404),
+    ("mgmt-remove-recovery-codes.json", "management", 401),
 ];
 
 /// A harness serving the sample project, on a fresh (empty) table.

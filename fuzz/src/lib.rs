@@ -75,6 +75,21 @@ impl Store for Down {
     async fn delete_user(&self, _: &UserKey) -> Result<(), StoreError> {
         down()
     }
+    async fn put_recovery_codes(
+        &self,
+        _: &UserKey,
+        _: &SessionRef,
+        _: &SignIn<'_>,
+        _: &RecoveryCodeSet,
+    ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn spend_recovery_code(&self, _: &UserKey, _: &RecoveryRedemption<'_>) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn remove_recovery_codes(&self, _: &UserKey) -> Result<(), StoreError> {
+        down()
+    }
     async fn put_pending_key(&self, _: &UserKey, _: &SessionRef, _: &PendingKey) -> Result<(), StoreError> {
         down()
     }
@@ -153,7 +168,7 @@ fn world() -> &'static World {
 /// `fuzz-management-key-0123456789abcdef`.
 const MANAGEMENT_KEY_SHA256: &str = "153c36678b25c9b9317a114ce39f47e48a27ed091b13c7982475b7f5f319c912";
 
-const PATHS: [&str; 15] = [
+const PATHS: [&str; 18] = [
     "/v1/auth/totp/signup",
     "/v1/auth/totp/verify",
     "/v1/auth/totp/update",
@@ -169,6 +184,9 @@ const PATHS: [&str; 15] = [
     "/stage/v1/auth/unknown",
     "/v1/auth/magiclink/verify",
     "/v1/mgmt/user/signin/embeddedlink",
+    "/v1/auth/totp/recovery",
+    "/v1/auth/totp/recovery-codes",
+    "/v1/mgmt/user/recovery-codes/delete",
 ];
 const METHODS: [&str; 5] = ["POST", "GET", "OPTIONS", "PUT", "PROPFIND"];
 
@@ -223,7 +241,9 @@ pub fn http_request(data: &[u8]) -> Option<u16> {
             3..=6 => totp_lambda::http::sessions(app, request).await,
             7..=10 => totp_lambda::http::management(app, &w.management, request).await,
             11 => totp_lambda::http::keys(&app.config, app.tokens.as_ref().expect("keys"), request).await,
-            14 => totp_lambda::http::management(app, &w.management, request).await,
+            14 | 17 => totp_lambda::http::management(app, &w.management, request).await,
+            15 => totp_lambda::http::verify(app, request).await,
+            16 => totp_lambda::http::update(app, request).await,
             _ => totp_lambda::http::sessions(app, request).await,
         }
     });

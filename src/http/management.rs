@@ -24,6 +24,7 @@ pub enum ManagementRoute {
     Load,
     Logout,
     SignInLink,
+    RemoveRecoveryCodes,
 }
 
 impl ManagementRoute {
@@ -35,6 +36,10 @@ impl ManagementRoute {
                 ("/v1/mgmt/user/delete", ManagementRoute::Delete),
                 ("/v1/mgmt/user/logout", ManagementRoute::Logout),
                 ("/v1/mgmt/user/signin/embeddedlink", ManagementRoute::SignInLink),
+                (
+                    "/v1/mgmt/user/recovery-codes/delete",
+                    ManagementRoute::RemoveRecoveryCodes,
+                ),
                 ("/v1/mgmt/user", ManagementRoute::Load),
             ],
         )
@@ -47,6 +52,7 @@ impl ManagementRoute {
             ManagementRoute::Load => ("mgmt-load", Method::GET),
             ManagementRoute::Logout => ("mgmt-logout", Method::POST),
             ManagementRoute::SignInLink => ("mgmt-signin-link", Method::POST),
+            ManagementRoute::RemoveRecoveryCodes => ("mgmt-remove-recovery-codes", Method::POST),
         }
     }
 }
@@ -153,6 +159,7 @@ pub async fn management<S: Store>(app: &App<S>, keys: &ManagementKeys, request: 
             ManagementRoute::Delete => app.delete_user(key).await.map(|()| json!({})),
             ManagementRoute::Load => app.load_user(key).await.map(|u| json!({"user": user_json(u)})),
             ManagementRoute::Logout => app.logout_user(key).await.map(|()| json!({})),
+            ManagementRoute::RemoveRecoveryCodes => app.remove_recovery_codes(key).await.map(|()| json!({})),
             ManagementRoute::SignInLink => Err(Error::UnknownRoute),
         }
     })
@@ -191,6 +198,10 @@ mod tests {
         assert_eq!(
             ManagementRoute::of("/v1/mgmt/user/signin/embeddedlink"),
             Some(ManagementRoute::SignInLink)
+        );
+        assert_eq!(
+            ManagementRoute::of("/v1/mgmt/user/recovery-codes/delete"),
+            Some(ManagementRoute::RemoveRecoveryCodes)
         );
         assert_eq!(ManagementRoute::of("/v1/mgmt/license"), None);
         assert_eq!(ManagementRoute::of("/v1/mgmt/users"), None);

@@ -160,6 +160,8 @@ pub(crate) fn user_json(u: UserView) -> Value {
             "ssoAppIds": u.sso_app_ids,
             "editable": true,
             "SCIM": false,
+            // Our own field: how many recovery codes the user has left.
+            "recoveryCodes": u.recovery_codes,
     })
 }
 

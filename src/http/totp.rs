@@ -1,15 +1,17 @@
-//! The TOTP routes: sign up, verify, update.
+//! The TOTP routes: sign up, verify, update; and the recovery codes, which
+//! the verify function (redeem) and the update function (create) serve.
 
 use lambda_http::http::Method;
 use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{bearer, json_body, jwt_response_json, serve, HandlerResult};
+use super::{bearer, json_body, jwt_response_json, route_of, serve, HandlerResult};
 use crate::domain::{custom_claims, Code, LoginId, Profile, ProfileInput};
 use crate::error::Error;
 use crate::otpauth::Provisioning;
-use crate::service::{App, SignupRequest, VerifyRequest};
+use crate::recovery::{RecoveryCode, MAX_INPUT_CHARS};
+use crate::service::{App, RecoveryRequest, SignupRequest, VerifyRequest};
 use crate::store::Store;
 
 #[derive(Deserialize)]
@@ -53,6 +55,61 @@ struct LoginOptionsBody {
 #[serde(rename_all = "camelCase")]
 struct UpdateBody {
     login_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRecoveryCodesBody {
+    login_id: Option<String>,
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecoveryBody {
+    login_id: Option<String>,
+    recovery_code: Option<String>,
+    login_options: Option<RecoveryOptionsBody>,
+}
+
+/// Of verify's options, the ones a recovery takes; others are ignored.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RecoveryOptionsBody {
+    custom_claims: Option<Map<String, Value>>,
+}
+
+fn parse_recovery(request: &Request) -> Result<RecoveryRequest, Error> {
+    let body: RecoveryBody = json_body(request)?;
+    let login_id = LoginId::parse(body.login_id.as_deref())?;
+    let raw = body
+        .recovery_code
+        .filter(|c| !c.is_empty())
+        .ok_or(Error::MissingArgument("recoveryCode"))?;
+    if raw.chars().count() > MAX_INPUT_CHARS {
+        return Err(Error::InvalidArgument("recoveryCode"));
+    }
+    let code = RecoveryCode::normalise(&raw).ok_or(Error::InvalidArgument("recoveryCode"))?;
+    let options = body.login_options.unwrap_or_default();
+    Ok(RecoveryRequest {
+        login_id,
+        code,
+        custom_claims: custom_claims(options.custom_claims)?,
+    })
+}
+
+/// The verify function's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VerifyRoute {
+    Verify,
+    Recovery,
+}
+
+/// The update function's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpdateRoute {
+    Update,
+    RecoveryCodes,
 }
 
 fn parse_signup(request: &Request) -> Result<SignupRequest, Error> {
@@ -111,8 +168,22 @@ pub async fn signup<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
     .await
 }
 
-/// POST /v1/auth/totp/verify
+/// POST /v1/auth/totp/verify, POST /v1/auth/totp/recovery
 pub async fn verify<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
+    let routes = [
+        ("/v1/auth/totp/recovery", VerifyRoute::Recovery),
+        ("/v1/auth/totp/verify", VerifyRoute::Verify),
+    ];
+    if route_of(request.uri().path(), &routes) == Some(VerifyRoute::Recovery) {
+        return serve("recovery", Method::POST, request, "no-store", async |request| {
+            let bearer = bearer(&request, &app.config)?;
+            let recovery = parse_recovery(&request)?;
+            app.redeem_recovery_code(bearer.project, recovery)
+                .await
+                .map(jwt_response_json)
+        })
+        .await;
+    }
     serve("verify", Method::POST, request, "no-store", async |request| {
         let bearer = bearer(&request, &app.config)?;
         let verify = parse_verify(&request, bearer.jwt)?;
@@ -121,8 +192,24 @@ pub async fn verify<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
     .await
 }
 
-/// POST /v1/auth/totp/update
+/// POST /v1/auth/totp/update, POST /v1/auth/totp/recovery-codes
 pub async fn update<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
+    let routes = [
+        ("/v1/auth/totp/recovery-codes", UpdateRoute::RecoveryCodes),
+        ("/v1/auth/totp/update", UpdateRoute::Update),
+    ];
+    if route_of(request.uri().path(), &routes) == Some(UpdateRoute::RecoveryCodes) {
+        return serve("recovery-codes", Method::POST, request, "no-store", async |request| {
+            let bearer = bearer(&request, &app.config)?;
+            let body: CreateRecoveryCodesBody = json_body(&request)?;
+            let login_id = LoginId::parse(body.login_id.as_deref())?;
+            let code = Code::parse(body.code.as_deref())?;
+            app.create_recovery_codes(bearer.project, bearer.jwt.as_deref(), login_id, code)
+                .await
+                .map(|codes| json!({ "recoveryCodes": codes }))
+        })
+        .await;
+    }
     serve("update", Method::POST, request, "no-store", async |request| {
         let bearer = bearer(&request, &app.config)?;
         let body: UpdateBody = json_body(&request)?;

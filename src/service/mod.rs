@@ -16,9 +16,11 @@ use crate::store::{SessionRef, Status, Store, StoreError, UserKey, UserRecord};
 use crate::tokens::{Claims, ProjectKeys, RefreshToken, TokenKeys, REFRESH_DRN, SESSION_DRN, SESSION_SCOPE};
 
 pub mod management;
+pub mod recovery;
 pub mod sessions;
 pub mod totp;
 
+pub use recovery::RecoveryRequest;
 pub use totp::{SignupRequest, VerifyRequest};
 
 /// Unix seconds. Injected so tests can move time (expiry, lockout windows).
@@ -67,6 +69,8 @@ pub struct UserView {
     pub sso_app_ids: Vec<String>,
     /// Whether the user has a TOTP key.
     pub totp: bool,
+    /// How many recovery codes the user has left (`recoveryCodes`, our own field).
+    pub recovery_codes: usize,
 }
 
 impl UserView {
@@ -82,6 +86,7 @@ impl UserView {
             profile: record.profile.clone(),
             sso_app_ids: record.sso_app_id.iter().cloned().collect(),
             totp: record.secret.is_some(),
+            recovery_codes: record.recovery_codes.len(),
         })
     }
 }
@@ -101,6 +106,9 @@ pub struct SignedIn {
 pub const AMR_TOTP: &str = "totp";
 /// `amr` of the tokens a sign-in link (Descope's embedded link) earned.
 pub const AMR_EMBEDDED_LINK: &str = "embeddedlink";
+/// `amr` of the tokens a recovery code earned: an application may insist
+/// on a new authenticator (update) before anything else.
+pub const AMR_RECOVERY_CODE: &str = "recovery";
 
 /// What a session JWT may say beyond the standard claims.
 #[derive(Debug, Clone, Default)]

@@ -79,7 +79,7 @@ impl<S: Store> App<S> {
             .map_err(|_| internal("sealing a secret failed"))
     }
 
-    fn open(
+    pub(super) fn open(
         &self,
         key: &UserKey,
         field: Field,
@@ -121,7 +121,7 @@ impl<S: Store> App<S> {
         }
     }
 
-    async fn live_record(&self, key: &UserKey, now: u64) -> Result<UserRecord, Error> {
+    pub(super) async fn live_record(&self, key: &UserKey, now: u64) -> Result<UserRecord, Error> {
         let record = self.store.get(key).await.map_err(storage)?;
         record.filter(|r| r.is_live(now)).ok_or(Error::UserNotFound)
     }
@@ -130,7 +130,7 @@ impl<S: Store> App<S> {
     /// even looked at, so parallel guesses cannot exceed the limit. The
     /// same write removes an expired pending key. Returns the attempt's id,
     /// which the success write, if any, records.
-    async fn take_attempt(&self, key: &UserKey, record: &UserRecord, now: u64) -> Result<String, Error> {
+    pub(super) async fn take_attempt(&self, key: &UserKey, record: &UserRecord, now: u64) -> Result<String, Error> {
         let policy = LockoutPolicy::of(&self.config);
         let attempt_id = random_id("A", 10)?;
         let (mut observed, mut expired) = (record.attempts, expired_pending(record, now));
@@ -166,7 +166,7 @@ impl<S: Store> App<S> {
     /// code then answers like a wrong one), unless the
     /// write was this attempt's own: it landed, its answer was lost, and
     /// the SDK's retry found the condition no longer true.
-    async fn settle_success(
+    pub(super) async fn settle_success(
         &self,
         key: &UserKey,
         attempt: &str,
@@ -185,7 +185,7 @@ impl<S: Store> App<S> {
     /// The user named in the body, for update and step-up: the refresh
     /// token must be that user's (E061004, without reading anything) and its
     /// session live (E064001: revoked, or its user deleted or re-created).
-    async fn record_of_session(&self, key: &UserKey, token: &RefreshToken) -> Result<UserRecord, Error> {
+    pub(super) async fn record_of_session(&self, key: &UserKey, token: &RefreshToken) -> Result<UserRecord, Error> {
         if token.login_id != key.login_id.as_str() {
             return Err(Error::InvalidRefreshToken);
         }
@@ -297,6 +297,7 @@ impl<S: Store> App<S> {
             profile: record.profile,
             sso_app_ids: record.sso_app_id.into_iter().collect(),
             totp: true,
+            recovery_codes: record.recovery_codes.len(),
         };
         let session = SessionClaims {
             custom_claims: request.custom_claims,

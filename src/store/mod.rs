@@ -115,6 +115,25 @@ pub struct UserRecord {
     /// generation they were issued in, and the same write removes any
     /// pending key.
     pub session_generation: u64,
+    /// The keyed hashes of the recovery codes not yet used.
+    pub recovery_codes: Vec<String>,
+    /// The encryption key whose derived key made those hashes.
+    pub recovery_key_id: Option<String>,
+}
+
+/// A new set of recovery codes, as stored: their keyed hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCodeSet {
+    pub hashes: Vec<String>,
+    pub key_id: String,
+}
+
+/// A recovery code that matched a stored hash, and the attempt that gave it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoveryRedemption<'a> {
+    pub attempt_id: &'a str,
+    pub hash: &'a str,
+    pub key_id: &'a str,
 }
 
 impl UserRecord {
@@ -349,6 +368,33 @@ pub trait Store: Send + Sync {
         now: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Replaces the user's recovery codes with `codes` and records the TOTP
+    /// code that authorised it as a sign-in does (`sign_in`: its step newer
+    /// than the last accepted, its enrollment still the user's; the short
+    /// window cleared, the long one refunded), in one write, if the session
+    /// of `session` is still live (as for [`Store::put_pending_key`]).
+    fn put_recovery_codes(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
+        sign_in: &SignIn<'_>,
+        codes: &RecoveryCodeSet,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Spends one recovery code: removes its hash, if it is still among the
+    /// user's (under the same hashing key), and records the attempt as a
+    /// success (short window cleared, long one refunded). Returns the
+    /// session generation. `Conflict` if the hash is gone: of parallel
+    /// redemptions of one code exactly one succeeds.
+    fn spend_recovery_code(
+        &self,
+        key: &UserKey,
+        redemption: &RecoveryRedemption<'_>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Removes every recovery code of a registered user. `Conflict` if there is none.
+    fn remove_recovery_codes(&self, key: &UserKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Stores a pending key of the user of `session`, replacing any earlier
     /// pending key, if that session is still live at the write (its user,
     /// its generation, not logged out): an update racing a logout never
@@ -384,6 +430,8 @@ mod tests {
             accepted_attempt: None,
             pending_key: None,
             session_generation: generation,
+            recovery_codes: Vec::new(),
+            recovery_key_id: None,
         }
     }
 

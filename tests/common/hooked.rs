@@ -24,6 +24,9 @@ pub enum Op {
     DeleteUser,
     PutPendingKey,
     RedeemSignInLink,
+    PutRecoveryCodes,
+    SpendRecoveryCode,
+    RemoveRecoveryCodes,
 }
 
 pub trait Hook: Send + Sync {
@@ -135,6 +138,24 @@ impl<H: Hook> Store for Hooked<H> {
     ) -> Result<(), StoreError> {
         self.hook.before(Op::RedeemSignInLink, key, &self.inner).await?;
         self.inner.redeem_sign_in_link(key, link, gen, now).await
+    }
+    async fn put_recovery_codes(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
+        sign_in: &SignIn<'_>,
+        codes: &RecoveryCodeSet,
+    ) -> Result<(), StoreError> {
+        self.hook.before(Op::PutRecoveryCodes, key, &self.inner).await?;
+        self.inner.put_recovery_codes(key, session, sign_in, codes).await
+    }
+    async fn spend_recovery_code(&self, key: &UserKey, r: &RecoveryRedemption<'_>) -> Result<u64, StoreError> {
+        self.hook.before(Op::SpendRecoveryCode, key, &self.inner).await?;
+        self.inner.spend_recovery_code(key, r).await
+    }
+    async fn remove_recovery_codes(&self, key: &UserKey) -> Result<(), StoreError> {
+        self.hook.before(Op::RemoveRecoveryCodes, key, &self.inner).await?;
+        self.inner.remove_recovery_codes(key).await
     }
     async fn put_pending_key(&self, key: &UserKey, session: &SessionRef, p: &PendingKey) -> Result<(), StoreError> {
         self.hook.before(Op::PutPendingKey, key, &self.inner).await?;

@@ -25,6 +25,9 @@ ROUTES = {
     "/v1/mgmt/user/logout": ("ManagementFunction", "post"),
     "/v1/mgmt/user/signin/embeddedlink": ("ManagementFunction", "post"),
     "/v1/auth/magiclink/verify": ("SessionsFunction", "post"),
+    "/v1/auth/totp/recovery": ("VerifyFunction", "post"),
+    "/v1/auth/totp/recovery-codes": ("UpdateFunction", "post"),
+    "/v1/mgmt/user/recovery-codes/delete": ("ManagementFunction", "post"),
 }
 # Every method an HTTP API route takes, but OPTIONS (CORS preflights are API Gateway's).
 ROUTED_METHODS = {"get", "post", "put", "patch", "delete", "head"}

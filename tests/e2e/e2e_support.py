@@ -56,6 +56,8 @@ USER_FIELDS: dict[str, type] = {
     "ssoAppIds": list,
     "editable": bool,
     "SCIM": bool,
+    # This service's own: recovery codes left.
+    "recoveryCodes": int,
 }
 
 JWT_RESPONSE_FIELDS = {
@@ -239,6 +241,14 @@ class Api:
 
     def logout_all(self, refresh_jwt: str, *, project_id: str | None = None, body=_EMPTY_OBJECT) -> requests.Response:
         return self._session_post("/v1/auth/logoutall", refresh_jwt, project_id, body)
+
+    def create_recovery_codes(self, login_id: str, code: str, refresh_jwt: str) -> requests.Response:
+        return self.post_json(
+            "/v1/auth/totp/recovery-codes", {"loginId": login_id, "code": code}, headers=self.bearer(refresh_jwt)
+        )
+
+    def redeem_recovery_code(self, login_id: str, recovery_code: str) -> requests.Response:
+        return self.post_json("/v1/auth/totp/recovery", {"loginId": login_id, "recoveryCode": recovery_code})
 
     def me(self, refresh_jwt: str, *, project_id: str | None = None) -> requests.Response:
         return self.request("GET", "/v1/auth/me", headers=self.bearer(refresh_jwt, project_id=project_id))

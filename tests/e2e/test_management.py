@@ -522,3 +522,50 @@ def test_management_keys_are_per_project(sdk, client, admin, api, management_key
     resp = sign_in(client, shared, key_a, clock_a)
     assert assert_sign_in(resp, client, pid, shared, first_seen=False) == user_a
     assert verify_jwt_with_jwks(refresh_of(resp), jwks, pid)["sub"] == user_a
+
+
+# --------------------------------------------------------------------------
+# recovery codes: the user's own way back after a lost phone
+# --------------------------------------------------------------------------
+
+
+def test_recovery_codes_bring_a_user_back_without_support(client, admin, api, settings, jwks):
+    pid = settings.project_id
+    login_id, key1, clock = enrolled(client)
+    signed_in = sign_in(client, login_id, key1, clock)
+    user_id = assert_sign_in(signed_in, client, pid, login_id, first_seen=True)
+    refresh = refresh_of(signed_in)
+    # A current code of the key (not the one that just signed in) creates the set.
+    step = clock.fresh_step()
+    created = ok_json(api.create_recovery_codes(login_id, code_at(key1, step), refresh))
+    clock.accepted(step)
+    codes = created["recoveryCodes"]
+    assert len(codes) == 10 and len(set(codes)) == 10, codes
+    assert all(len(c) == 14 and c[4] == c[9] == "-" for c in codes), codes
+    assert client.me(refresh)["recoveryCodes"] == 10
+    assert admin.mgmt.user.load(login_id)["user"]["recoveryCodes"] == 10
+
+    # The phone is lost: a code, typed loosely, signs the user in (amr says how).
+    answer = ok_json(api.redeem_recovery_code(login_id, codes[0].lower().replace("-", " ")))
+    assert answer["firstSeen"] is False and answer["user"]["userId"] == user_id
+    assert answer["user"]["recoveryCodes"] == 9
+    session = verify_jwt_with_jwks(answer["sessionJwt"], jwks, pid)
+    assert session["amr"] == ["recovery"] and session["drn"] == "DS"
+    assert client.validate_session(answer["sessionJwt"])["userId"] == user_id
+    assert_error(api.redeem_recovery_code(login_id, codes[0]), 401, WRONG_CODE)
+
+    # The recovery session replaces the authenticator: update, then a code of the new key.
+    key2 = assert_enrollment(client.totp.update_user(login_id, answer["refreshJwt"]), login_id)
+    resp = sign_in(client, login_id, key2, clock)
+    assert assert_sign_in(resp, client, pid, login_id, first_seen=False) == user_id
+    assert resp["user"]["recoveryCodes"] == 9
+    assert_code_refused(api, login_id, key1, clock, 401, WRONG_CODE)
+
+    # Support can take the codes away (the SDK's remove_recovery_codes).
+    assert admin.mgmt.user.remove_recovery_codes(login_id) is None
+    assert last_answer(admin) == {}
+    assert admin.mgmt.user.load(login_id)["user"]["recoveryCodes"] == 0
+    assert_error(api.redeem_recovery_code(login_id, codes[1]), 401, WRONG_CODE)
+    with pytest.raises(AuthException) as err:
+        admin.mgmt.user.remove_recovery_codes(new_login_id())
+    sdk_error(err.value, 404, NOT_FOUND)

@@ -35,6 +35,8 @@ pub mod attr {
     pub const PENDING_SECRET_KEY_ID: &str = "pendingSecretKeyId";
     pub const PENDING_EXPIRES_AT: &str = "pendingExpiresAt";
     pub const PENDING_GENERATION: &str = "pendingGeneration";
+    pub const RECOVERY_CODES: &str = "recoveryCodes";
+    pub const RECOVERY_KEY_ID: &str = "recoveryKeyId";
     pub const SESSION_GENERATION: &str = "sessionGeneration";
 }
 
@@ -177,6 +179,8 @@ impl Item {
             accepted_attempt: self.string(attr::ACCEPTED_ATTEMPT_ID)?,
             pending_key,
             session_generation: self.number(attr::SESSION_GENERATION)?.unwrap_or(0),
+            recovery_codes: self.strings(attr::RECOVERY_CODES)?,
+            recovery_key_id: self.string(attr::RECOVERY_KEY_ID)?,
         })
     }
 }

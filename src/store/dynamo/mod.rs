@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
 use super::{AttemptTake, NewEnrollment, PendingKey, SignIn, Store, StoreError, UserKey, UserRecord, WindowStep};
-use super::{SessionRef, SessionState, SignInLink};
+use super::{RecoveryCodeSet, RecoveryRedemption, SessionRef, SessionState, SignInLink};
 use crate::domain::ProjectId;
 use crate::secret_box::SealedSecret;
 use item::{attr, b, n, profile_map, s, Item, PENDING, REGISTERED};
@@ -21,12 +21,19 @@ use item::{attr, b, n, profile_map, s, Item, PENDING, REGISTERED};
 mod item;
 mod links;
 mod management;
+mod recovery;
 mod sessions;
 
 /// The attributes of a pending key, for a REMOVE clause: every write that
 /// ends the user's sessions (or promotes or retires the key) names them all.
 const PENDING_KEY: &str =
     "#pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, #pendingGeneration";
+
+/// The short lockout window, for a REMOVE clause: every success clears it.
+const SHORT_WINDOW: &str = "#attempts, #attemptsWindowStart, #attemptIds";
+/// For an ADD clause: a success gives back its own attempt in the long
+/// window (bind `:refund` to -1), so the long window counts wrong codes only.
+const SUCCESS_REFUND: &str = "#longAttempts :refund";
 
 /// Cheap to clone: the client is a handle.
 #[derive(Clone)]
@@ -445,6 +452,24 @@ impl Store for DynamoStore {
         self.spend_link(key, link, generation, now).await
     }
 
+    async fn put_recovery_codes(
+        &self,
+        key: &UserKey,
+        session: &SessionRef,
+        sign_in: &SignIn<'_>,
+        codes: &RecoveryCodeSet,
+    ) -> Result<(), StoreError> {
+        self.write_recovery_codes(key, session, sign_in, codes).await
+    }
+
+    async fn spend_recovery_code(&self, key: &UserKey, redemption: &RecoveryRedemption<'_>) -> Result<u64, StoreError> {
+        self.delete_recovery_code(key, redemption).await
+    }
+
+    async fn remove_recovery_codes(&self, key: &UserKey) -> Result<(), StoreError> {
+        self.remove_all_recovery_codes(key).await
+    }
+
     async fn put_pending_key(
         &self,
         key: &UserKey,
@@ -455,8 +480,9 @@ impl Store for DynamoStore {
     }
 }
 
-/// How many items still name an encryption key, in `secretKeyId` or
-/// `pendingSecretKeyId`, and how many of those hold a secret sealed the v1
+/// How many items still name an encryption key, in `secretKeyId`,
+/// `pendingSecretKeyId` or `recoveryKeyId` (recovery-code hashes are made
+/// with a key derived from it), and how many of those hold a secret sealed the v1
 /// way. A key may be removed from the keys document when the first is zero.
 /// A full scan: for an operator's occasional question, never a request path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -472,9 +498,10 @@ pub async fn key_usage(client: &Client, table: &str, key_id: &str) -> Result<Key
         let output = client
             .scan()
             .table_name(table)
-            .filter_expression("#secretKeyId = :key OR #pendingSecretKeyId = :key")
+            .filter_expression("#secretKeyId = :key OR #pendingSecretKeyId = :key OR #recoveryKeyId = :key")
             .expression_attribute_names("#secretKeyId", attr::SECRET_KEY_ID)
             .expression_attribute_names("#pendingSecretKeyId", attr::PENDING_SECRET_KEY_ID)
+            .expression_attribute_names("#recoveryKeyId", attr::RECOVERY_KEY_ID)
             .expression_attribute_values(":key", s(key_id))
             .set_exclusive_start_key(start)
             .send()

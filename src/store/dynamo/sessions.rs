@@ -143,7 +143,8 @@ impl DynamoStore {
     pub(super) async fn bump_generation(&self, key: &UserKey, session: &SessionRef) -> Result<(), StoreError> {
         // A pending key of the ended generation dies in the same write.
         let update = format!("ADD #sessionGeneration :one REMOVE {PENDING_KEY}");
-        self.update_if_live(key, session, &update, vec![(":one", n(1))]).await
+        self.update_if_live(key, session, &update, None, vec![(":one", n(1))])
+            .await
     }
 
     /// The pending key of an update, written only if the session of the
@@ -165,20 +166,25 @@ impl DynamoStore {
             (":expires", n(pending.expires_at)),
             (":pendingGeneration", n(session.generation)),
         ];
-        self.update_if_live(key, session, update, values).await
+        self.update_if_live(key, session, update, None, values).await
     }
 
     /// `update_expression` on the user item, in one transaction with the
     /// checks that `session` is live: its user and generation (the item's
-    /// condition) and not logged out on its own (its revocation item absent).
-    async fn update_if_live(
+    /// condition, with `and_also` if given) and not logged out on its own
+    /// (its revocation item absent).
+    pub(super) async fn update_if_live(
         &self,
         key: &UserKey,
         session: &SessionRef,
         update_expression: &str,
+        and_also: Option<&str>,
         extra: Vec<(&'static str, AttributeValue)>,
     ) -> Result<(), StoreError> {
-        let (live, mut values) = live_session_condition(session);
+        let (mut live, mut values) = live_session_condition(session);
+        if let Some(condition) = and_also {
+            live = format!("{live} AND {condition}");
+        }
         values.extend(extra);
         let (names, values) = bindings(&[update_expression, &live], values);
         let update = Update::builder()
