@@ -462,6 +462,12 @@ async fn a_dynamodb_that_never_answers_gives_503_within_the_operation_timeout() 
 /// Answers every request with a success status and a body cut short: the
 /// connection closes 40 bytes before the promised Content-Length.
 fn truncating_endpoint() -> String {
+    answering_endpoint(r#"{"Item":{"pk":{"S":"#, 40)
+}
+
+/// A DynamoDB stand-in that answers every request 200 with `body`, declaring
+/// `missing` bytes more than it sends (0: the whole answer).
+fn answering_endpoint(body: &'static str, missing: usize) -> String {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -492,15 +498,24 @@ fn truncating_endpoint() -> String {
                     Ok(n) => request.extend_from_slice(&chunk[..n]),
                 }
             }
-            let body = r#"{"Item":{"pk":{"S":"#;
             let answer = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len() + 40
+                body.len() + missing
             );
             let _ = stream.write_all(answer.as_bytes());
         }
     });
     endpoint
+}
+
+#[tokio::test]
+async fn a_dynamodb_200_that_is_not_json_gives_503() {
+    // What a proxy in the way might send: a whole answer, but not DynamoDB's.
+    let (status, body, retry_after, _, h) = signup_against(&answering_endpoint("<html>busy</html>", 0)).await;
+    assert_eq!((status, error_code(&body)), (503, "E010001"), "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let (status, _) = h.verify("a@b.co", "123456").await;
+    assert_eq!(status, 503);
 }
 
 #[tokio::test]

@@ -153,7 +153,12 @@ fn expression_names(expressions: &[&str]) -> Vec<String> {
 fn classify<E: ProvideErrorMetadata, R>(error: SdkError<E, R>) -> StoreError {
     match &error {
         SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("unknown");
+            // DynamoDB names every error it sends; an answer without a name
+            // (a 200 whose body is not DynamoDB's, from a proxy in the way)
+            // is as transient as one cut short.
+            let Some(code) = service.err().code() else {
+                return StoreError::Unavailable("an answer that is not DynamoDB's".into());
+            };
             match code {
                 "ConditionalCheckFailedException" => StoreError::Conflict,
                 "ThrottlingException"
