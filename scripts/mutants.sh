@@ -42,4 +42,7 @@ fi
 use_dynamodb_local
 use_moto
 # Library and integration tests; the binaries' own test targets are empty.
-cargo mutants "${args[@]}" --iterate --test-tool nextest -C --lib -C '--test=*'
+# Pass 1's two timeouts are `expression_names` with `+` turned into `-` or
+# `*`: its parser then never advances, so the unit test hangs, and a hang is
+# the catch. Pass 2 leaves them out rather than wait out their timeout again.
+cargo mutants "${args[@]}" --iterate --exclude-re 'expression_names' --test-tool nextest -C --lib -C '--test=*'
