@@ -9,7 +9,7 @@ use common::*;
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 use totp_lambda::store::dynamo::DynamoStore;
-use totp_lambda::store::{Store, StoreError, UserKey};
+use totp_lambda::store::Store;
 
 fn auth_of(signed_in: &Value) -> String {
     bearer(&format!("{PROJECT}:{}", refresh_of(signed_in)))
@@ -53,20 +53,6 @@ async fn with_codes(h: &Harness, login: &str) -> (String, Value, Vec<String>) {
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     (key, signed_in, codes)
-}
-
-fn user_item(
-    h: &Harness,
-    items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
-    login: &str,
-) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
-    let _ = h;
-    let pk = format!("{PROJECT}#{login}");
-    items
-        .iter()
-        .find(|i| i["pk"].as_s().map(String::as_str) == Ok(pk.as_str()))
-        .expect("the user")
-        .clone()
 }
 
 #[tokio::test]
@@ -144,7 +130,7 @@ async fn creating_codes_needs_a_live_session_and_a_fresh_code_of_the_key() {
     .await;
     assert_eq!((status, error_code(&body)), (401, "E061102"));
     let after = h.scan().await;
-    assert!(!user_item(&h, &after, "create@example.com").contains_key("recoveryCodes"));
+    assert!(!item(&h, "create@example.com").await.contains_key("recoveryCodes"));
     assert_ne!(before, after, "the wrong codes were counted");
     // A new set replaces the old one at once.
     let (status, first) = create_codes_with(&h.app, &auth_of(&signed_in), "create@example.com", &now_code).await;
@@ -200,56 +186,27 @@ async fn parallel_redemptions_of_one_code_sign_in_once() {
     let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| [200, 401, 429].contains(s)), "{statuses:?}");
-    let items = h.scan().await;
-    let left = user_item(&h, &items, "parallel@example.com")["recoveryCodes"]
+    let left = item(&h, "parallel@example.com").await["recoveryCodes"]
         .as_ss()
         .unwrap()
         .len();
     assert_eq!(left, 9);
 }
 
-/// A write to the user's item between a redemption's read and its write.
-struct WriteDuringRedemption {
-    update: &'static str,
-    value: aws_sdk_dynamodb::types::AttributeValue,
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
-impl Hook for WriteDuringRedemption {
-    async fn before(&self, op: Op, key: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
-        if op == Op::SpendRecoveryCode {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(
-                    "pk",
-                    aws_sdk_dynamodb::types::AttributeValue::S(DynamoStore::partition_key(key)),
-                )
-                .update_expression(self.update)
-                .expression_attribute_values(":v", self.value.clone())
-                .send()
-                .await
-                .expect("the racing write");
-        }
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_redemption_racing_a_new_set_signs_no_one_in() {
     let h = Harness::new().await;
     let (_, _, codes) = with_codes(&h, "regen@example.com").await;
-    let racing = h.hooked(WriteDuringRedemption {
-        update: "SET recoveryCodes = :v",
-        value: aws_sdk_dynamodb::types::AttributeValue::Ss(vec!["f".repeat(64)]),
-        client: h.client.clone(),
-        table: h.table.clone(),
-    });
+    let racing = h.setting_before(
+        Op::SpendRecoveryCode,
+        vec![(
+            "recoveryCodes",
+            aws_sdk_dynamodb::types::AttributeValue::Ss(vec!["f".repeat(64)]),
+        )],
+    );
     let (status, body) = redeem_with(&racing, "regen@example.com", &codes[0]).await;
     assert_eq!((status, error_code(&body)), (401, "E061102"), "{body}");
-    let items = h.scan().await;
-    let stored = user_item(&h, &items, "regen@example.com")["recoveryCodes"]
+    let stored = item(&h, "regen@example.com").await["recoveryCodes"]
         .as_ss()
         .unwrap()
         .clone();
@@ -266,8 +223,7 @@ async fn a_redemption_whose_answer_was_lost_still_signs_in_once() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(lose.lost(), 1, "the spending write's answer was lost once");
     assert_eq!(body["user"]["recoveryCodes"], 9);
-    let items = h.scan().await;
-    let item = user_item(&h, &items, "lost-answer@example.com");
+    let item = item(&h, "lost-answer@example.com").await;
     assert_eq!(item["recoveryCodes"].as_ss().unwrap().len(), 9, "spent once");
     assert!(!item.contains_key("attempts"), "counted as a success");
 }
@@ -308,17 +264,17 @@ async fn a_redemption_racing_a_change_of_hashing_key_signs_no_one_in() {
     let h = Harness::new().await;
     let (_, _, codes) = with_codes(&h, "rekeyed@example.com").await;
     // The same hashes, now said to be under another key: they no longer prove the code.
-    let racing = h.hooked(WriteDuringRedemption {
-        update: "SET recoveryKeyId = :v",
-        value: aws_sdk_dynamodb::types::AttributeValue::S("enc-other".into()),
-        client: h.client.clone(),
-        table: h.table.clone(),
-    });
+    let racing = h.setting_before(
+        Op::SpendRecoveryCode,
+        vec![(
+            "recoveryKeyId",
+            aws_sdk_dynamodb::types::AttributeValue::S("enc-other".into()),
+        )],
+    );
     let (status, body) = redeem_with(&racing, "rekeyed@example.com", &codes[0]).await;
     assert_eq!((status, error_code(&body)), (401, "E061102"), "{body}");
-    let items = h.scan().await;
     assert_eq!(
-        user_item(&h, &items, "rekeyed@example.com")["recoveryCodes"]
+        item(&h, "rekeyed@example.com").await["recoveryCodes"]
             .as_ss()
             .unwrap()
             .len(),
@@ -361,51 +317,18 @@ async fn key_usage_counts_codes_hashed_under_a_key() {
     assert_eq!(key_usage(&h.client, &h.table, "enc-test-1").await.unwrap().items, 0);
 }
 
-/// A write to the user's item between the creation's read and its write.
-struct WriteDuringCreation {
-    update: &'static str,
-    value: aws_sdk_dynamodb::types::AttributeValue,
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
-impl Hook for WriteDuringCreation {
-    async fn before(&self, op: Op, key: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
-        if op == Op::PutRecoveryCodes {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(
-                    "pk",
-                    aws_sdk_dynamodb::types::AttributeValue::S(DynamoStore::partition_key(key)),
-                )
-                .update_expression(self.update)
-                .expression_attribute_values(":v", self.value.clone())
-                .send()
-                .await
-                .expect("the racing write");
-        }
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_creation_whose_code_was_used_or_whose_key_changed_meanwhile_stores_nothing() {
     use aws_sdk_dynamodb::types::AttributeValue;
     // The same code spent by a sign-in meanwhile; the key replaced meanwhile.
-    for (update, value) in [
-        ("SET lastStep = :v", AttributeValue::N(u64::MAX.to_string())),
-        ("SET enrollmentId = :v", AttributeValue::S("E-ANOTHER-KEY".into())),
+    for (name, value) in [
+        ("lastStep", AttributeValue::N(u64::MAX.to_string())),
+        ("enrollmentId", AttributeValue::S("E-ANOTHER-KEY".into())),
     ] {
         let h = Harness::new().await;
         let (key, signed_in) = h.register("racing-create@example.com").await;
         h.advance(30);
-        let racing = h.hooked(WriteDuringCreation {
-            update,
-            value,
-            client: h.client.clone(),
-            table: h.table.clone(),
-        });
+        let racing = h.setting_before(Op::PutRecoveryCodes, vec![(name, value)]);
         let (status, body) = create_codes_with(
             &racing,
             &auth_of(&signed_in),
@@ -413,11 +336,12 @@ async fn a_creation_whose_code_was_used_or_whose_key_changed_meanwhile_stores_no
             &code(&key, h.now()),
         )
         .await;
-        assert_eq!((status, error_code(&body)), (401, "E061102"), "{update}: {body}");
-        let items = h.scan().await;
+        assert_eq!((status, error_code(&body)), (401, "E061102"), "{name}: {body}");
         assert!(
-            !user_item(&h, &items, "racing-create@example.com").contains_key("recoveryCodes"),
-            "{update}"
+            !item(&h, "racing-create@example.com")
+                .await
+                .contains_key("recoveryCodes"),
+            "{name}"
         );
     }
 }

@@ -38,40 +38,6 @@ fn instance(h: &Harness, secret_box: SecretBox) -> totp_lambda::service::App<Dyn
     app
 }
 
-async fn item(h: &Harness, login: &str) -> std::collections::HashMap<String, AttributeValue> {
-    h.scan()
-        .await
-        .into_iter()
-        .find(|i| i["pk"].as_s().unwrap().ends_with(&format!("#{login}")))
-        .expect("the user's item")
-}
-
-async fn set_attributes(h: &Harness, login: &str, values: &[(&str, AttributeValue)], remove: &[&str]) {
-    let mut update = String::new();
-    let mut request = h
-        .client
-        .update_item()
-        .table_name(&h.table)
-        .key("pk", AttributeValue::S(format!("{PROJECT}#{login}")));
-    if !values.is_empty() {
-        let sets: Vec<String> = values.iter().map(|(name, _)| format!("#{name} = :{name}")).collect();
-        update.push_str(&format!("SET {}", sets.join(", ")));
-    }
-    if !remove.is_empty() {
-        let names: Vec<String> = remove.iter().map(|name| format!("#{name}")).collect();
-        update.push_str(&format!(" REMOVE {}", names.join(", ")));
-    }
-    for (name, value) in values {
-        request = request
-            .expression_attribute_names(format!("#{name}"), *name)
-            .expression_attribute_values(format!(":{name}"), value.clone());
-    }
-    for name in remove {
-        request = request.expression_attribute_names(format!("#{name}"), *name);
-    }
-    request.update_expression(update.trim()).send().await.unwrap();
-}
-
 fn refresh_auth(body: &serde_json::Value) -> String {
     bearer(&format!("{PROJECT}:{}", refresh_of(body)))
 }

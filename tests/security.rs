@@ -365,7 +365,7 @@ async fn a_ciphertext_moved_to_another_user_does_not_decrypt() {
     h.client
         .update_item()
         .table_name(&h.table)
-        .key("pk", AttributeValue::S(format!("{PROJECT}#mallory@example.com")))
+        .key("pk", user_pk("mallory@example.com"))
         .update_expression("SET secret = :s, secretKeyId = :k, enrollmentId = :e")
         .expression_attribute_values(":s", alice_item["secret"].clone())
         .expression_attribute_values(":k", alice_item["secretKeyId"].clone())
@@ -629,14 +629,11 @@ async fn with_pending_key(h: &Harness, login: &str) -> (String, String, serde_js
 
 /// The names of the user item's pending-key attributes.
 async fn pending_attributes(h: &Harness, login: &str) -> Vec<String> {
-    let pk = AttributeValue::S(format!("{PROJECT}#{login}"));
-    let item = h
-        .scan()
+    let mut names: Vec<String> = item(h, login)
         .await
-        .into_iter()
-        .find(|i| i.get("pk") == Some(&pk))
-        .expect("the user");
-    let mut names: Vec<String> = item.keys().filter(|k| k.starts_with("pending")).cloned().collect();
+        .into_keys()
+        .filter(|k| k.starts_with("pending"))
+        .collect();
     names.sort();
     names
 }
@@ -680,39 +677,17 @@ async fn every_end_of_all_sessions_ends_a_pending_key_in_the_same_write() {
     }
 }
 
-/// Between a verify's read and its promotion, the generation moves on
-/// without touching the pending key (as a writer of an older release
-/// would): the promotion's own condition must refuse it.
-struct GenerationMovesOn {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
-impl Hook for GenerationMovesOn {
-    async fn before(&self, op: Op, key: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
-        if op == Op::PromotePendingKey {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(DynamoStore::partition_key(key)))
-                .update_expression("ADD sessionGeneration :one")
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .send()
-                .await
-                .expect("the bump");
-        }
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_pending_key_is_promoted_only_in_the_generation_it_was_made_in() {
     let h = Harness::new().await;
     let (_, pending, _) = with_pending_key(&h, "generation@example.com").await;
-    let racing = h.hooked(GenerationMovesOn {
-        client: h.client.clone(),
-        table: h.table.clone(),
-    });
+    // Between the verify's read and its promotion, the generation moves on
+    // without touching the pending key (as a writer of an older release
+    // would): the promotion's own condition must refuse it.
+    let racing = h.setting_before(
+        Op::PromotePendingKey,
+        vec![("sessionGeneration", AttributeValue::N("1".into()))],
+    );
     h.advance(30);
     let (status, body) = call_verify(
         &racing,

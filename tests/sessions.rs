@@ -197,10 +197,7 @@ async fn a_token_outlives_neither_its_user_nor_a_new_user_of_the_same_login_id()
     h.client
         .delete_item()
         .table_name(&h.table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("{PROJECT}#gone@example.com")),
-        )
+        .key("pk", user_pk("gone@example.com"))
         .send()
         .await
         .unwrap();
@@ -378,19 +375,6 @@ async fn logout_racing_logout_all_leaves_the_token_dead_either_way() {
 
 /// A user item as a release before session generations wrote it: no
 /// `sessionGeneration`, so its tokens are of generation 0.
-async fn without_generation(h: &Harness, login: &str) {
-    h.client
-        .update_item()
-        .table_name(&h.table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("{PROJECT}#{login}")),
-        )
-        .update_expression("REMOVE sessionGeneration")
-        .send()
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn sessions_of_users_from_before_generations_can_log_out() {
@@ -398,7 +382,7 @@ async fn sessions_of_users_from_before_generations_can_log_out() {
     let (key, signed_in) = h.register("older@example.com").await;
     h.advance(30);
     let (_, again) = h.verify("older@example.com", &code(&key, h.now())).await;
-    without_generation(&h, "older@example.com").await;
+    set_attributes(&h, "older@example.com", &[], &["sessionGeneration"]).await;
     let item = h.scan().await.into_iter().find(|i| i.contains_key("userId")).unwrap();
     assert!(!item.contains_key("sessionGeneration"));
 

@@ -162,3 +162,21 @@ impl<H: Hook> Store for Hooked<H> {
         self.inner.put_pending_key(key, session, p).await
     }
 }
+
+/// Sets `values` on the user's item directly just before `op`.
+pub struct SetBefore {
+    pub op: Op,
+    pub values: Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+impl Hook for SetBefore {
+    async fn before(&self, op: Op, key: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
+        if op == self.op {
+            let pk = aws_sdk_dynamodb::types::AttributeValue::S(DynamoStore::partition_key(key));
+            super::set_attributes_of(&self.client, &self.table, pk, &self.values, &[]).await;
+        }
+        Ok(())
+    }
+}

@@ -542,3 +542,82 @@ pub async fn current_session(
         token_id: "J-NEVER-REVOKED".into(),
     })
 }
+
+/// The key of `login`'s user item in PROJECT.
+pub fn user_pk(login: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(format!("{PROJECT}#{login}"))
+}
+
+/// The user item of `login` in PROJECT, raw.
+pub async fn item(
+    h: &Harness,
+    login: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    let pk = user_pk(login);
+    h.scan()
+        .await
+        .into_iter()
+        .find(|i| i.get("pk") == Some(&pk))
+        .expect("the user's item")
+}
+
+/// Sets `values` and removes `remove` on the item `pk`, directly: another
+/// writer (an older release, a racing request) as the table sees it.
+pub async fn set_attributes_of(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: aws_sdk_dynamodb::types::AttributeValue,
+    values: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+    remove: &[&str],
+) {
+    let mut update = String::new();
+    let mut request = client.update_item().table_name(table).key("pk", pk);
+    if !values.is_empty() {
+        let sets: Vec<String> = values.iter().map(|(name, _)| format!("#{name} = :{name}")).collect();
+        update.push_str(&format!("SET {}", sets.join(", ")));
+    }
+    if !remove.is_empty() {
+        let names: Vec<String> = remove.iter().map(|name| format!("#{name}")).collect();
+        update.push_str(&format!(" REMOVE {}", names.join(", ")));
+    }
+    for (name, value) in values {
+        request = request
+            .expression_attribute_names(format!("#{name}"), *name)
+            .expression_attribute_values(format!(":{name}"), value.clone());
+    }
+    for name in remove {
+        request = request.expression_attribute_names(format!("#{name}"), *name);
+    }
+    request
+        .update_expression(update.trim())
+        .send()
+        .await
+        .expect("a direct write");
+}
+
+/// [`set_attributes_of`] on `login`'s user item.
+pub async fn set_attributes(
+    h: &Harness,
+    login: &str,
+    values: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+    remove: &[&str],
+) {
+    set_attributes_of(&h.client, &h.table, user_pk(login), values, remove).await
+}
+
+impl Harness {
+    /// This harness's App, with `values` set directly on the user's item
+    /// just before each `op`: a write racing the one `op` makes.
+    pub fn setting_before(
+        &self,
+        op: Op,
+        values: Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
+    ) -> App<hooked::Hooked<hooked::SetBefore>> {
+        self.hooked(hooked::SetBefore {
+            op,
+            values,
+            client: self.client.clone(),
+            table: self.table.clone(),
+        })
+    }
+}
