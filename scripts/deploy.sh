@@ -62,10 +62,12 @@ step "deploy (sam deploy)"
   --parameter-overrides "${overrides[@]}"
 
 url=$(aws_py url)
+# The release deployed: [package]'s version, the first `version = "…"` line of Cargo.toml.
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
 project=$(printf '%s' "$secrets" | "$root/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["parameters"]["ProjectId"].split(",")[0])')
 cat >&2 <<MSG
 
-  totp-lambda is deployed.
+  totp-lambda $version is deployed.
   base URL:   $url   (the base URL of Descope SDKs)
   project id: $project
   check:      curl -s $url/v2/keys/$project

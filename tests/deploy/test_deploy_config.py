@@ -285,6 +285,9 @@ def test_make_deploy_end_to_end_with_a_stand_in_sam(tmp_path: Path, moto_endpoin
         assert f":secret:{stack}/{kind}-keys-" in passed[parameter]
     assert re.fullmatch(r"[0-9a-f]{32}", passed["KeysVersion"])
     assert "base URL:   https://api.example.com" in result.stderr
+    # The release deployed, as Cargo.toml names it.
+    version = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]["version"]
+    assert f"totp-lambda {version} is deployed." in result.stderr
 
     # The management keys: last, one per project, matching the stored hashes.
     tail = result.stderr.rstrip().splitlines()[-2:]
