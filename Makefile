@@ -1,11 +1,15 @@
 # Two commands on a fresh machine: `make dev` and `make test`.
-.PHONY: dev test fuzz-api fuzz mutants bench setup keys build package deploy diagram clean
+.PHONY: dev test smoke fuzz-api fuzz mutants bench setup keys build package deploy diagram clean
 
 dev: ## install what is missing, start DynamoDB Local, serve every function on :9000
 	bash scripts/dev.sh
 
 test: ## install, start services, run every check and test, stop
 	bash scripts/test.sh
+
+smoke: ## a throwaway user through a real deployment, step by step (BASE_URL, PROJECT_ID, MANAGEMENT_KEY)
+	bash scripts/setup.sh
+	.venv/bin/python scripts/smoke.py
 
 fuzz-api: ## long Schemathesis run against openapi.yaml (FUZZ_EXAMPLES per operation, FUZZ_SEED; starts and stops its services)
 	bash scripts/fuzz-api.sh
