@@ -5,10 +5,17 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pyotp
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "target" / "browser"
@@ -138,3 +145,143 @@ def static_page(dist: Path, config_js: bytes) -> type:
 
     Static.extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript"}
     return Static
+
+
+# ---- the page, as a person uses it --------------------------------------------
+
+WAIT_SECONDS = 30
+
+
+class Page:
+    """The page in one browser, with a screenshot of each step."""
+
+    def __init__(self, driver: webdriver.Chrome, shots: Path, name: str) -> None:
+        self.driver, self.shots, self.name, self.count = driver, shots, name, 0
+
+    def open(self, url: str) -> None:
+        self.driver.get(url)
+        self.wait_state("start")
+
+    def shot(self, step: str) -> Path:
+        self.count += 1
+        path = self.shots / f"{self.name}-{self.count:02d}-{step}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+    def el(self, element_id: str):
+        return self.driver.find_element(By.ID, element_id)
+
+    def state(self) -> str:
+        return self.driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") or ""
+
+    def wait_state(self, state: str) -> None:
+        try:
+            WebDriverWait(self.driver, WAIT_SECONDS).until(lambda _: self.state() == state)
+        except Exception:
+            self.shot(f"expected-{state}")
+            raise AssertionError(f"page stayed in {self.state()!r}, expected {state!r}: {self.message()}")
+
+    def message(self) -> str:
+        return self.el("message-text").text
+
+    def message_code(self) -> str:
+        return self.el("message").get_attribute("data-code") or ""
+
+    def click(self, element_id: str) -> None:
+        """Clicks and waits for the page to finish the call it starts."""
+        self.el(element_id).click()
+        WebDriverWait(self.driver, WAIT_SECONDS).until(
+            lambda d: "busy" not in (d.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
+        )
+
+    def wait_message(self, code: str) -> str:
+        try:
+            WebDriverWait(self.driver, WAIT_SECONDS).until(lambda _: self.message_code() == code)
+        except Exception:
+            self.shot(f"expected-{code}")
+            raise AssertionError(f"expected message {code!r}, page says {self.message_code()!r}: {self.message()}")
+        return self.message()
+
+    def type(self, element_id: str, text: str) -> None:
+        field = self.el(element_id)
+        field.clear()
+        field.send_keys(text)
+
+    def start_sign_up(self, login_id: str, name: str = "") -> None:
+        self.type("login-id", login_id)
+        self.type("name", name)
+        self.click("sign-up")
+
+    def submit_code(self, code: str) -> None:
+        self.type("code", code)
+        self.click("verify")
+
+    def session_expiry(self) -> str:
+        return self.el("session-expiry").text
+
+
+def new_login_id(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def read_enrollment(page: Page, zbarimg: str, label: str = "qr") -> tuple[str, pyotp.TOTP]:
+    """Decodes the QR as the page shows it (a screenshot of the image, not its
+    data, saved as <page>-<label>.png) and checks that it agrees with the key
+    written under it."""
+    qr = page.el("qr")
+    WebDriverWait(page.driver, WAIT_SECONDS).until(
+        lambda _: page.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", qr)
+    )
+    png = page.shots / f"{page.name}-{label}.png"
+    png.write_bytes(qr.screenshot_as_png)
+    uri = decode_qr(zbarimg, png)
+    parsed = urlparse(uri)
+    assert parsed.scheme == "otpauth" and parsed.netloc == "totp", uri
+    params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    secret = params["secret"]
+    shown_key = page.el("key").text.replace(" ", "")
+    assert shown_key == secret, "the key under the QR code is not the one in it"
+    return unquote(parsed.path.lstrip("/")), pyotp.TOTP(secret)
+
+
+# ---- TOTP time steps ----------------------------------------------------------
+
+STEP_SECONDS = 30
+
+
+def code_at(totp: pyotp.TOTP, step: int) -> str:
+    """The code of `totp` for 30-second time step `step` (pyotp: independent of the service)."""
+    return totp.at(step * STEP_SECONDS)
+
+
+class ReplayClock:
+    """The newest time step the service accepted for one user (as
+    tests/e2e/e2e_support.py's ReplayClock): the service takes the codes of
+    the previous, current and next step, but only of a step newer than the
+    last one it accepted from that user, whichever key or route the code was
+    for. Call `fresh_step()` right before typing a code and `accepted(step)`
+    once the page shows it was taken; a refused code does not count.
+
+    A code of the previous step is used only while that step stays accepted
+    for `margin` seconds more: a browser takes a few seconds per step."""
+
+    def __init__(self, margin: float = 10.0) -> None:
+        self.margin = margin
+        self.last_accepted: int | None = None
+
+    def fresh_step(self) -> int:
+        while True:
+            now = time.time()
+            current = int(now // STEP_SECONDS)
+            oldest = current - 1 if (current + 1) * STEP_SECONDS - now > self.margin else current
+            step = oldest if self.last_accepted is None else max(oldest, self.last_accepted + 1)
+            if step <= current + 1:
+                return step
+            # `step` comes in reach when the step before it begins.
+            delay = max(0.0, (step - 1) * STEP_SECONDS + 0.5 - now)
+            print(f"[browser] waiting {delay:.1f}s for the next TOTP time step")
+            time.sleep(delay)
+
+    def accepted(self, step: int) -> None:
+        if self.last_accepted is None or step > self.last_accepted:
+            self.last_accepted = step

@@ -15,7 +15,8 @@ Chromium and its driver are Debian's (`chromium`, `chromium-driver`; CHROMIUM
 and CHROMEDRIVER override the paths) and the QR decoder is zbarimg
 (`zbar-tools`): scripts/setup.sh --browser installs them. Screenshots of every
 step go to target/browser/; the signed-in card also to docs/browser.png when
-UPDATE_DOCS_SCREENSHOT=1.
+UPDATE_DOCS_SCREENSHOT=1. Files the page downloads land in the `downloads`
+fixture's folder (a fresh one per test).
 Missing settings or tools fail the tests (never skip them).
 """
 
@@ -84,7 +85,15 @@ def shots() -> Path:
 
 
 @pytest.fixture()
-def browser(shots: Path) -> Iterator[webdriver.Chrome]:
+def downloads(tmp_path: Path) -> Path:
+    """Where the test's browser saves what the page downloads."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture()
+def browser(shots: Path, downloads: Path) -> Iterator[webdriver.Chrome]:
     """A fresh headless Chromium (its own empty profile) for each test."""
     chromium = _tool("CHROMIUM", "/usr/bin/chromium", "chromium")
     chromedriver = _tool("CHROMEDRIVER", "/usr/bin/chromedriver", "chromium-driver")
@@ -106,11 +115,23 @@ def browser(shots: Path) -> Iterator[webdriver.Chrome]:
             f"--user-data-dir={profile}",
         ):
             options.add_argument(argument)
-        # The console, to see why a request failed (CORS) when a test says so.
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # Downloads saved without asking, into `downloads`.
+        options.add_experimental_option(
+            "prefs",
+            {
+                "download.default_directory": str(downloads),
+                "download.prompt_for_download": False,
+                "download.directory_upgrade": True,
+            },
+        )
+        # The console, to see why a request failed (CORS) when a test says so;
+        # the performance log, for every URL the browser requested or opened.
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         service = Service(executable_path=chromedriver, log_output=str(shots / "chromedriver.log"))
         driver = webdriver.Chrome(service=service, options=options)
         driver.set_page_load_timeout(60)
+        # What the prefs say, as headless Chromium takes it.
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
         try:
             yield driver
         finally:

@@ -21,6 +21,8 @@ ROUTES = [
     ("POST", "/v1/auth/totp/signup"),
     ("POST", "/v1/auth/totp/verify"),
     ("POST", "/v1/auth/totp/update"),
+    ("POST", "/v1/auth/totp/recovery-codes"),
+    ("POST", "/v1/auth/totp/recovery"),
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/logout"),
     ("POST", "/v1/auth/logoutall"),

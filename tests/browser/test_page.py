@@ -9,122 +9,29 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlencode, urlparse
+from urllib.parse import urlencode
 
 import pyotp
 import requests
-from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser_support import (
     ROOT,
+    WAIT_SECONDS,
     Listener,
+    Page,
     Settings,
     csp_directives,
-    decode_qr,
     meta_policy,
+    new_login_id,
     origin_of,
+    read_enrollment,
     static_page,
 )
 
 DOCS_SCREENSHOT = ROOT / "docs" / "browser.png"
-WAIT_SECONDS = 30
-
-
-class Page:
-    """The page in one browser, with a screenshot of each step."""
-
-    def __init__(self, driver: webdriver.Chrome, shots: Path, name: str) -> None:
-        self.driver, self.shots, self.name, self.count = driver, shots, name, 0
-
-    def open(self, url: str) -> None:
-        self.driver.get(url)
-        self.wait_state("start")
-
-    def shot(self, step: str) -> Path:
-        self.count += 1
-        path = self.shots / f"{self.name}-{self.count:02d}-{step}.png"
-        self.driver.save_screenshot(str(path))
-        return path
-
-    def el(self, element_id: str):
-        return self.driver.find_element(By.ID, element_id)
-
-    def state(self) -> str:
-        return self.driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") or ""
-
-    def wait_state(self, state: str) -> None:
-        try:
-            WebDriverWait(self.driver, WAIT_SECONDS).until(lambda _: self.state() == state)
-        except Exception:
-            self.shot(f"expected-{state}")
-            raise AssertionError(f"page stayed in {self.state()!r}, expected {state!r}: {self.message()}")
-
-    def message(self) -> str:
-        return self.el("message-text").text
-
-    def message_code(self) -> str:
-        return self.el("message").get_attribute("data-code") or ""
-
-    def click(self, element_id: str) -> None:
-        """Clicks and waits for the page to finish the call it starts."""
-        self.el(element_id).click()
-        WebDriverWait(self.driver, WAIT_SECONDS).until(
-            lambda d: "busy" not in (d.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
-        )
-
-    def wait_message(self, code: str) -> str:
-        try:
-            WebDriverWait(self.driver, WAIT_SECONDS).until(lambda _: self.message_code() == code)
-        except Exception:
-            self.shot(f"expected-{code}")
-            raise AssertionError(f"expected message {code!r}, page says {self.message_code()!r}: {self.message()}")
-        return self.message()
-
-    def type(self, element_id: str, text: str) -> None:
-        field = self.el(element_id)
-        field.clear()
-        field.send_keys(text)
-
-    def start_sign_up(self, login_id: str, name: str = "") -> None:
-        self.type("login-id", login_id)
-        self.type("name", name)
-        self.click("sign-up")
-
-    def submit_code(self, code: str) -> None:
-        self.type("code", code)
-        self.click("verify")
-
-    def session_expiry(self) -> str:
-        return self.el("session-expiry").text
-
-
-def new_login_id(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def read_enrollment(page: Page, zbarimg: str) -> tuple[str, pyotp.TOTP]:
-    """Decodes the QR as the page shows it (a screenshot of the image, not its
-    data) and checks that it agrees with the key written under it."""
-    qr = page.el("qr")
-    WebDriverWait(page.driver, WAIT_SECONDS).until(
-        lambda _: page.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", qr)
-    )
-    png = page.shots / f"{page.name}-qr.png"
-    png.write_bytes(qr.screenshot_as_png)
-    uri = decode_qr(zbarimg, png)
-    parsed = urlparse(uri)
-    assert parsed.scheme == "otpauth" and parsed.netloc == "totp", uri
-    params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-    secret = params["secret"]
-    shown_key = page.el("key").text.replace(" ", "")
-    assert shown_key == secret, "the key under the QR code is not the one in it"
-    return unquote(parsed.path.lstrip("/")), pyotp.TOTP(secret)
-
-
 def wrong_code(totp: pyotp.TOTP) -> str:
     """A code outside the service's window (one step either side)."""
     now = time.time()
