@@ -487,7 +487,8 @@ fn corpus(refresh_jwt: &str) -> Vec<Case> {
             MGMT_LINK,
             mgmt.clone(),
             &body(json!({"loginId": KEPT, "timeout": 1.5})),
-        ),
+        )
+        .answers(400, "E011003"),
         case(
             "timeout huge",
             MGMT_LINK,

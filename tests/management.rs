@@ -424,3 +424,20 @@ async fn the_store_spends_a_link_only_before_it_expires() {
     assert_eq!(spend(link.expires_at - 1).await, Ok(()));
     assert_eq!(spend(link.expires_at - 1).await, Err(StoreError::Conflict), "spent");
 }
+
+#[tokio::test]
+async fn a_link_timeout_is_whole_seconds_as_any_json_number() {
+    let h = Harness::new().await;
+    h.register("timeout@example.com").await;
+    // JSON Schema's integer: 600.0 is 600.
+    for timeout in [json!(600.0), json!(3600), json!(null), json!(0)] {
+        let (status, body) =
+            mgmt_sign_in_link(&h.app, json!({"loginId": "timeout@example.com", "timeout": timeout})).await;
+        assert_eq!(status, 200, "{timeout}: {body}");
+    }
+    for timeout in [json!(600.5), json!(3600.0 + 1.0), json!(-0.5), json!(1e300)] {
+        let (status, body) =
+            mgmt_sign_in_link(&h.app, json!({"loginId": "timeout@example.com", "timeout": timeout})).await;
+        assert_eq!((status, error_code(&body)), (400, "E011003"), "{timeout}");
+    }
+}

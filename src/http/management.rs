@@ -84,7 +84,8 @@ struct LoginIdBody {
 struct SignInLinkBody {
     login_id: Option<String>,
     custom_claims: Option<Map<String, Value>>,
-    timeout: Option<i64>,
+    /// Seconds; a JSON number with no fraction (`600` or `600.0`).
+    timeout: Option<serde_json::Number>,
 }
 
 /// A sign-in link's request: whom for, its custom claims and lifetime.
@@ -97,10 +98,19 @@ struct SignInLinkRequest {
 fn sign_in_link_request(request: &Request) -> Result<SignInLinkRequest, Error> {
     let body: SignInLinkBody = json_body(request)?;
     let login_id = LoginId::parse(body.login_id.as_deref())?;
-    let timeout = u64::try_from(body.timeout.unwrap_or(0))
-        .ok()
-        .filter(|t| *t <= MAX_LINK_SECONDS)
-        .ok_or(Error::InvalidArgument("timeout"))?;
+    let whole_seconds = |n: &serde_json::Number| {
+        n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=MAX_LINK_SECONDS as f64).contains(f))
+                .map(|f| f as u64)
+        })
+    };
+    let timeout = match &body.timeout {
+        None => 0,
+        Some(n) => whole_seconds(n)
+            .filter(|t| *t <= MAX_LINK_SECONDS)
+            .ok_or(Error::InvalidArgument("timeout"))?,
+    };
     Ok(SignInLinkRequest {
         login_id,
         custom_claims: custom_claims(body.custom_claims)?,

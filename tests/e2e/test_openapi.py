@@ -44,6 +44,9 @@ MGMT_REMOVE_TOTP = "/v1/mgmt/user/totp/delete"
 MGMT_DELETE = "/v1/mgmt/user/delete"
 MGMT_LOAD = "/v1/mgmt/user"
 MGMT_LOGOUT = "/v1/mgmt/user/logout"
+MGMT_LINK = "/v1/mgmt/user/signin/embeddedlink"
+MGMT_RECOVERY_DELETE = "/v1/mgmt/user/recovery-codes/delete"
+MAGIC_LINK = "/v1/auth/magiclink/verify"
 
 
 def spec_document() -> dict:
@@ -259,6 +262,15 @@ def test_full_flow_conforms(api: Api, settings, management_key, checked: Checked
     checked(api.refresh(third["refreshJwt"], body=None), 200)
     me = checked(api.me(third["refreshJwt"]), 200).json()
     assert me["loginIds"] == [login_id] and me["TOTP"] is True
+
+    # Recovery codes: created with a fresh code, one spent, once.
+    step = clock.fresh_step()
+    created = checked(api.create_recovery_codes(login_id, code_at(new_key, step), third["refreshJwt"]), 200)
+    clock.accepted(step)
+    codes = created.json()["recoveryCodes"]
+    recovered = checked(api.redeem_recovery_code(login_id, codes[0]), 200).json()
+    assert recovered["user"]["recoveryCodes"] == 9
+    checked(api.redeem_recovery_code(login_id, codes[0]), 401, "E061102")
     checked(api.keys(), 200)
     if settings.other_project_id:  # make test signs its two projects with ES256 and RS256
         checked(api.keys(settings.other_project_id), 200)
@@ -273,7 +285,13 @@ def test_full_flow_conforms(api: Api, settings, management_key, checked: Checked
     assert loaded["user"]["userId"] == first["user"]["userId"]
     checked(api.post_json(MGMT_LOGOUT, {"loginId": login_id}, headers=auth), 200)
     removed = checked(api.post_json(MGMT_REMOVE_TOTP, {"loginId": login_id}, headers=auth), 200).json()
-    assert removed["user"]["TOTP"] is False
+    assert removed["user"]["TOTP"] is False and removed["user"]["recoveryCodes"] == 9
+    checked(api.post_json(MGMT_RECOVERY_DELETE, {"loginId": login_id}, headers=auth), 200)
+    # The way back in after the removal: a sign-in link, spent once.
+    link = {"loginId": login_id, "customClaims": None, "timeout": 0}
+    token = checked(api.post_json(MGMT_LINK, link, headers=auth), 200).json()["token"]
+    checked(api.post_json(MAGIC_LINK, {"token": token}), 200)
+    checked(api.post_json(MAGIC_LINK, {"token": token}), 401, "E061102")
     checked(api.post_json(MGMT_DELETE, {"loginId": login_id}, headers=auth), 200)
     checked(api.request("GET", MGMT_LOAD, params={"loginId": login_id}, headers=auth), 404, "E062108")
     checked(api.post_json(MGMT_LOGOUT, {"loginId": login_id}, headers=auth), 404, "E062108")
