@@ -206,6 +206,13 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_the_code() {
+        let code = RecoveryCode("7KQ2M6XD4TAB".into());
+        assert_eq!(format!("{code:?}"), "RecoveryCode(…)");
+        assert_eq!(format!("{:?}", Some(code)), "Some(RecoveryCode(…))");
+    }
+
+    #[test]
     fn find_returns_the_matching_hash_only() {
         let stored = vec!["aa".to_owned(), "bb".to_owned(), "cc".to_owned()];
         assert_eq!(find(&stored, "bb"), Some(&stored[1]));

@@ -441,3 +441,29 @@ async fn a_link_timeout_is_whole_seconds_as_any_json_number() {
         assert_eq!((status, error_code(&body)), (400, "E011003"), "{timeout}");
     }
 }
+
+/// Every storage operation asked for, in order.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<Op>>);
+
+impl Hook for Recorder {
+    async fn before(&self, op: Op, _: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
+        self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_expired_link_is_refused_before_any_write() {
+    let h = Harness::new().await;
+    h.register("expired-link@example.com").await;
+    let (_, body) = mgmt_sign_in_link(&h.app, json!({"loginId": "expired-link@example.com", "timeout": 60})).await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    // At its expiry exactly: no longer valid, and refused on the read alone.
+    h.advance(60);
+    let recording = h.hooked(Recorder::default());
+    let (status, body) = redeem_link(&recording, &token).await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"));
+    let ops = recording.store.hook.0.lock().unwrap().clone();
+    assert!(!ops.contains(&Op::RedeemSignInLink), "no redemption was tried: {ops:?}");
+}

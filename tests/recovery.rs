@@ -345,3 +345,41 @@ async fn a_creation_whose_code_was_used_or_whose_key_changed_meanwhile_stores_no
         );
     }
 }
+
+/// Every storage operation asked for, in order.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<Op>>);
+
+impl Hook for Recorder {
+    async fn before(
+        &self,
+        op: Op,
+        _: &totp_lambda::store::UserKey,
+        _: &DynamoStore,
+    ) -> Result<(), totp_lambda::store::StoreError> {
+        self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_before_any_codes_are_written() {
+    let h = Harness::new().await;
+    let (key, signed_in) = h.register("replayed@example.com").await;
+    let recording = h.hooked(Recorder::default());
+    // The code that signed in, again: its step is not newer than the last accepted.
+    let (status, body) = create_codes_with(
+        &recording,
+        &auth_of(&signed_in),
+        "replayed@example.com",
+        &code(&key, h.now()),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (401, "E061102"));
+    let ops = recording.store.hook.0.lock().unwrap().clone();
+    assert!(ops.contains(&Op::TakeAttempt), "the attempt was counted: {ops:?}");
+    assert!(
+        !ops.contains(&Op::PutRecoveryCodes),
+        "no write of codes was tried: {ops:?}"
+    );
+}
