@@ -393,3 +393,29 @@ async fn sessions_of_users_from_before_generations_can_log_out() {
     assert_eq!(h.session("logoutall", &second).await.0, 200);
     assert_eq!(h.session("refresh", &second).await.0, 401, "every session ended");
 }
+
+#[tokio::test]
+async fn users_from_before_session_generations_can_replace_their_key() {
+    let h = Harness::new().await;
+    let (_, signed_in) = h.register("older-key@example.com").await;
+    set_attributes(&h, "older-key@example.com", &[], &["sessionGeneration"]).await;
+    let auth = bearer(&format!("{PROJECT}:{}", refresh_of(&signed_in)));
+    let (status, updated) = h.update(&auth, "older-key@example.com").await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        item(&h, "older-key@example.com").await["pendingGeneration"]
+            .as_n()
+            .unwrap(),
+        "0"
+    );
+    h.advance(30);
+    let new_key = updated["key"].as_str().unwrap();
+    let (status, body) = h.verify("older-key@example.com", &code(new_key, h.now())).await;
+    assert_eq!(status, 200, "the new key is confirmed: {body}");
+    assert_eq!(
+        item(&h, "older-key@example.com").await["sessionGeneration"]
+            .as_n()
+            .unwrap(),
+        "1"
+    );
+}
