@@ -1,5 +1,5 @@
 //! Whether any item still names an encryption key: run before removing a key
-//! from the encryption keys document (README, "Rotating the encryption key").
+//! from the encryption keys document (docs/keys.md, "Rotating the encryption key").
 //! `cargo run --example key_usage -- <table-name> <key-id>`; AWS credentials
 //! and region from the environment (or AWS_ENDPOINT_URL_DYNAMODB locally).
 

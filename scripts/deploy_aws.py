@@ -349,7 +349,7 @@ def main(argv: list[str]) -> int:
             elif output["managementKeys"]:
                 print("Management keys made by this deploy, one per project. They are stored nowhere and")
                 print("cannot be shown again: keep them in your password manager now. Support calls")
-                print("/v1/mgmt/... with `Authorization: Bearer <projectId>:<key>` (README, Support runbook).")
+                print("/v1/mgmt/... with `Authorization: Bearer <projectId>:<key>` (docs/operate.md, Support runbook).")
                 for entry in output["managementKeys"]:
                     print(f"  {entry['projectId']} {entry['key']}")
             return 0

@@ -79,7 +79,7 @@ pub async fn keys(config: &Config, tokens: &ProjectKeys, request: Request) -> Ha
 pub(crate) use body::json_body;
 pub use body::MAX_BODY_BYTES;
 /// How long clients may cache the JWKS. A rotation publishes the new key at
-/// least this long before it signs (see the README).
+/// least this long before it signs (see docs/keys.md).
 pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
 pub(crate) type HandlerResult = Result<Response<Body>, lambda_http::Error>;

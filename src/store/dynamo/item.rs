@@ -1,5 +1,5 @@
 //! The item layout: attribute names, and the conversions between a stored
-//! item and a [`UserRecord`]. Documented in the README's Storage section.
+//! item and a [`UserRecord`]. Documented in docs/storage.md.
 
 use std::collections::HashMap;
 
