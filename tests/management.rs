@@ -442,17 +442,6 @@ async fn a_link_timeout_is_whole_seconds_as_any_json_number() {
     }
 }
 
-/// Every storage operation asked for, in order.
-#[derive(Default)]
-struct Recorder(std::sync::Mutex<Vec<Op>>);
-
-impl Hook for Recorder {
-    async fn before(&self, op: Op, _: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
-        self.0.lock().unwrap().push(op);
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn an_expired_link_is_refused_before_any_write() {
     let h = Harness::new().await;

@@ -346,22 +346,6 @@ async fn a_creation_whose_code_was_used_or_whose_key_changed_meanwhile_stores_no
     }
 }
 
-/// Every storage operation asked for, in order.
-#[derive(Default)]
-struct Recorder(std::sync::Mutex<Vec<Op>>);
-
-impl Hook for Recorder {
-    async fn before(
-        &self,
-        op: Op,
-        _: &totp_lambda::store::UserKey,
-        _: &DynamoStore,
-    ) -> Result<(), totp_lambda::store::StoreError> {
-        self.0.lock().unwrap().push(op);
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_replayed_code_is_refused_before_any_codes_are_written() {
     let h = Harness::new().await;

@@ -28,17 +28,6 @@ async fn a_code_is_accepted_once() {
     assert_eq!(h.verify("once@example.com", &c).await.0, 401, "replayed sign-in code");
 }
 
-/// Every storage operation the app asks for, in order.
-#[derive(Default)]
-struct Recorder(std::sync::Mutex<Vec<Op>>);
-
-impl Hook for Recorder {
-    async fn before(&self, op: Op, _: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
-        self.0.lock().unwrap().push(op);
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_replayed_code_is_refused_before_any_sign_in_write() {
     // The conditional write would refuse it too: this is the check in front of it.

@@ -180,3 +180,15 @@ impl Hook for SetBefore {
         Ok(())
     }
 }
+
+/// Records every storage operation asked for, in order: shows what a request
+/// did not get as far as.
+#[derive(Default)]
+pub struct Recorder(pub std::sync::Mutex<Vec<Op>>);
+
+impl Hook for Recorder {
+    async fn before(&self, op: Op, _: &UserKey, _: &DynamoStore) -> Result<(), StoreError> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+        Ok(())
+    }
+}

@@ -7,7 +7,7 @@ pub mod hooked;
 pub mod local_services;
 pub mod lost_answers;
 #[allow(unused_imports)]
-pub use hooked::{Hook, Op};
+pub use hooked::{Hook, Op, Recorder};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
