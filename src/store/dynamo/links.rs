@@ -5,10 +5,10 @@
 //! transaction that deletes it (if still there and unexpired) and checks
 //! its user, so two redemptions of one link never both sign in.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
 use super::item::{attr, n, s, Item};
-use super::sessions::{invalid, live_session_condition};
+use super::sessions::invalid;
 use super::{bindings, classify, DynamoStore};
 use crate::domain::ProjectId;
 use crate::store::{SessionRef, SignInLink, StoreError, UserKey};
@@ -86,25 +86,18 @@ impl DynamoStore {
             .condition_expression(unspent)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values);
+        // The user it was issued for, in the generation read: no token yet.
         let session = SessionRef {
             user_id: link.user_id.clone(),
             generation,
             token_id: String::new(),
         };
-        let (live, values) = live_session_condition(&session);
-        let (names, values) = bindings(&[&live], values);
-        let user = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(attr::PK, Self::pk(key))
-            .condition_expression(&live)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values);
         self.transact([
             TransactWriteItem::builder()
                 .delete(delete.build().map_err(invalid)?)
                 .build(),
             TransactWriteItem::builder()
-                .condition_check(user.build().map_err(invalid)?)
+                .condition_check(self.live_session_check(key, &session)?)
                 .build(),
         ])
         .await

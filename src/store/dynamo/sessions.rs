@@ -22,7 +22,7 @@ const BATCH_RETRIES: usize = 3;
 /// The condition, on the user item, that `session` is of this user and of
 /// the current generation (users registered before generations existed are
 /// at generation 0).
-pub(super) fn live_session_condition(session: &SessionRef) -> (String, Vec<(&'static str, AttributeValue)>) {
+fn live_session_condition(session: &SessionRef) -> (String, Vec<(&'static str, AttributeValue)>) {
     let generation = if session.generation == 0 {
         "(attribute_not_exists(#sessionGeneration) OR #sessionGeneration = :generation)"
     } else {
@@ -110,20 +110,27 @@ impl DynamoStore {
         Err(StoreError::Unavailable("batch read left keys unprocessed".into()))
     }
 
+    /// A transaction's check, on the user item, that `session` is of this
+    /// user and of the current generation.
+    pub(super) fn live_session_check(&self, key: &UserKey, session: &SessionRef) -> Result<ConditionCheck, StoreError> {
+        let (live, values) = live_session_condition(session);
+        let (names, values) = bindings(&[&live], values);
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(attr::PK, Self::pk(key))
+            .condition_expression(&live)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(invalid)
+    }
+
     pub(super) async fn write_revocation(
         &self,
         key: &UserKey,
         session: &SessionRef,
         expires_at: u64,
     ) -> Result<(), StoreError> {
-        let (live, values) = live_session_condition(session);
-        let (names, values) = bindings(&[&live], values);
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(attr::PK, Self::pk(key))
-            .condition_expression(&live)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values);
         // Once per token: a second logout of the same token finds it revoked.
         let put = Put::builder()
             .table_name(&self.table)
@@ -133,7 +140,7 @@ impl DynamoStore {
             .expression_attribute_names("#pk", attr::PK);
         self.transact([
             TransactWriteItem::builder()
-                .condition_check(check.build().map_err(invalid)?)
+                .condition_check(self.live_session_check(key, session)?)
                 .build(),
             TransactWriteItem::builder().put(put.build().map_err(invalid)?).build(),
         ])
