@@ -47,7 +47,7 @@ impl<S: Store> App<S> {
             .open(&key, Field::Secret, &record.enrollment_id, sealed)
             .map_err(|_| internal("a stored secret does not decrypt"))?;
         let step = totp::matching_step(opened.secret.as_bytes(), code.as_str(), now)
-            .filter(|s| record.last_step.is_none_or(|last| s.0 > last))
+            .filter(|s| record.accepts_step(s.0))
             .ok_or(Error::WrongCode)?;
         let codes = recovery::generate_set().map_err(|_| internal("random source failed"))?;
         let (key_id, hashing_key) = self

@@ -242,7 +242,7 @@ impl<S: Store> App<S> {
             .as_ref()
             .and_then(|(_, s)| totp::matching_step(s.as_bytes(), code, now));
         // A step not newer than the last accepted one is a replay: same answer as a wrong code.
-        let fresh = |step: Option<totp::TimeStep>| step.filter(|s| record.last_step.is_none_or(|last| s.0 > last));
+        let fresh = |step: Option<totp::TimeStep>| step.filter(|s| record.accepts_step(s.0));
 
         let (user_id, created_time, first_seen, generation) =
             match (&record.status, fresh(current_step), fresh(pending_step), &pending) {

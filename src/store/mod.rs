@@ -146,6 +146,12 @@ impl UserRecord {
         }
     }
 
+    /// Whether a code at `step` may be accepted: newer than the last accepted
+    /// step (no replay). The store's writes check the same in their condition.
+    pub fn accepts_step(&self, step: u64) -> bool {
+        self.last_step.is_none_or(|last| step > last)
+    }
+
     /// The pending key from update, if it has not expired.
     pub fn live_pending_key(&self, now: u64) -> Option<&PendingKey> {
         self.pending_key.as_ref().filter(|p| p.expires_at > now)
