@@ -93,14 +93,12 @@ pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult
     serve(name, method, request, "no-store", async |request| {
         let bearer = bearer(&request, &app.config)?;
         let jwt = bearer.jwt.as_deref();
-        if route == SessionRoute::MagicLinkVerify {
-            let token = link_token(&request)?;
-            return app
-                .redeem_sign_in_link(bearer.project, &token)
-                .await
-                .map(jwt_response_json);
-        }
-        if route != SessionRoute::Me {
+        // Refresh, logout and logoutall take no arguments; me reads no body;
+        // magiclink/verify reads its token.
+        if matches!(
+            route,
+            SessionRoute::Refresh | SessionRoute::Logout | SessionRoute::LogoutAll
+        ) {
             no_arguments(&request)?;
         }
         match route {
@@ -108,7 +106,12 @@ pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult
             SessionRoute::Logout => app.logout(bearer.project, jwt).await.map(|()| json!({})),
             SessionRoute::LogoutAll => app.logout_all(bearer.project, jwt).await.map(|()| json!({})),
             SessionRoute::Me => app.me(bearer.project, jwt).await.map(user_json),
-            SessionRoute::MagicLinkVerify => Err(Error::UnknownRoute),
+            SessionRoute::MagicLinkVerify => {
+                let token = link_token(&request)?;
+                app.redeem_sign_in_link(bearer.project, &token)
+                    .await
+                    .map(jwt_response_json)
+            }
         }
     })
     .await
