@@ -12,7 +12,7 @@ use totp_lambda::domain::{LoginId, ProjectId};
 use totp_lambda::otpauth::{provision, TotpSecret};
 use totp_lambda::secret_box::{generate_keys_document, Binding, Field, SecretBox};
 use totp_lambda::tokens::{Claims, TokenKeys};
-use totp_lambda::totp::{code_at, matching_step, Algorithm, TimeStep};
+use totp_lambda::totp::{code_at, matching_step, Algorithm, TimeStep, TotpParams};
 
 struct Row {
     name: String,
@@ -130,7 +130,7 @@ fn main() {
     let code = code_at(Algorithm::Sha1, secret.as_bytes(), TimeStep::at(now), 6).unwrap();
     rows.measure("verify: open secret + check code (3 steps)", n(20_000), || {
         let opened = secret_box.open(&binding, &sealed).unwrap();
-        black_box(matching_step(opened.secret.as_bytes(), &code, now));
+        black_box(matching_step(TotpParams::DEFAULT, opened.secret.as_bytes(), &code, now));
     });
     let claims = |drn: &str| Claims {
         iss: project.as_str().into(),

@@ -137,13 +137,17 @@ pub enum Function {
     Keys,
     /// Checks and signs tokens; never sees a secret.
     Sessions,
-    /// Support's tools: neither seals nor signs (its own keys: [`management_keys`]).
+    /// Support's tools and user creation: seals imported seeds, signs
+    /// nothing (its own keys: [`management_keys`]).
     Management,
 }
 
 impl Function {
     pub fn needs_encryption_keys(self) -> bool {
-        matches!(self, Function::Signup | Function::Verify | Function::Update)
+        matches!(
+            self,
+            Function::Signup | Function::Verify | Function::Update | Function::Management
+        )
     }
 
     /// The document of this function's token keys: the private signing keys

@@ -84,7 +84,8 @@ fn is_invisible_or_ambiguous(c: char) -> bool {
     )
 }
 
-/// A code as typed by the user: exactly six ASCII digits.
+/// A code as typed by the user: six ASCII digits, or eight for a key
+/// imported with 8-digit codes (the user's key decides which matches).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Code(String);
 
@@ -94,7 +95,7 @@ impl Code {
         if raw.is_empty() {
             return Err(Error::MissingArgument("code"));
         }
-        if raw.len() != crate::totp::DIGITS as usize || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        if !matches!(raw.len(), 6 | 8) || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::InvalidArgument("code"));
         }
         Ok(Code(raw.to_owned()))
@@ -309,7 +310,17 @@ mod tests {
         assert_eq!(Code::parse(None), Err(Error::MissingArgument("code")));
         assert_eq!(Code::parse(Some("")), Err(Error::MissingArgument("code")));
         assert!(Code::parse(Some("012345")).is_ok());
-        for bad in ["12345", "1234567", "12ab56", " 12345", "١٢٣٤٥٦", "12 456"] {
+        assert!(Code::parse(Some("01234567")).is_ok());
+        for bad in [
+            "12345",
+            "1234567",
+            "123456789",
+            "12ab56",
+            " 12345",
+            "١٢٣٤٥٦",
+            "12 456",
+            "1234567a",
+        ] {
             assert_eq!(Code::parse(Some(bad)), Err(Error::InvalidArgument("code")), "{bad:?}");
         }
         assert_eq!(format!("{:?}", Code::parse(Some("123456")).unwrap()), "Code(******)");

@@ -25,6 +25,8 @@ pub enum Error {
     /// The sign-in behind the refresh JWT is too old for this action
     /// (changing the key): sign in again, or step up.
     StaleSession,
+    /// An administrator disabled the user: no sign-in, no session.
+    UserDisabled,
     /// Signup for a loginId that is already registered.
     AlreadyRegistered,
     /// No such user, or a pending sign-up that expired.
@@ -126,6 +128,14 @@ impl Error {
                     .into(),
                 None,
             ),
+            // This service's own code: Descope names none for a disabled user.
+            Error::UserDisabled => (
+                403,
+                "E064003",
+                "User disabled",
+                "The user is disabled; an administrator can enable them again".into(),
+                None,
+            ),
             Error::AlreadyRegistered => (
                 409,
                 "E062107",
@@ -214,6 +224,7 @@ mod tests {
             (Error::InvalidRefreshToken, 401, "E061004"),
             (Error::SessionRevoked, 401, "E064001"),
             (Error::StaleSession, 401, "E064002"),
+            (Error::UserDisabled, 403, "E064003"),
             (Error::AlreadyRegistered, 409, "E062107"),
             (Error::UserNotFound, 404, "E062108"),
             (Error::WrongCode, 401, "E061102"),

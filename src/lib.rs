@@ -16,6 +16,7 @@ pub mod management_keys;
 pub mod otpauth;
 pub mod recovery;
 pub mod secret_box;
+pub mod seed;
 pub mod service;
 pub mod store;
 pub mod telemetry;

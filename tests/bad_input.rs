@@ -651,5 +651,6 @@ async fn look_alike_login_ids_cannot_become_two_users() {
         let (status, body) = h.signup(&look_alike).await;
         assert_eq!((status, error_code(&body)), (400, "E011003"), "{look_alike:?}: {body}");
     }
-    assert_eq!(h.scan().await.len(), 1, "one user, nothing else: {:?}", h.scan().await);
+    assert_eq!(h.user_items().await.len(), 1, "one user: {:?}", h.scan().await);
+    assert_eq!(h.scan().await.len(), 2, "and its userId pointer, nothing else");
 }

@@ -188,6 +188,7 @@ async fn a_newer_pending_key_between_read_and_write_is_never_replaced_by_the_old
                 enrollment_id: "E-NEWER".into(),
                 secret: stranger_secret(),
                 expires_at: expires,
+                params: totp_lambda::totp::TotpParams::DEFAULT,
                 generation: Some(session.generation),
             };
             store.put_pending_key(&key, &session, &newer).await

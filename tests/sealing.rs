@@ -361,6 +361,7 @@ async fn removing_an_expired_pending_key_never_removes_a_newer_one() {
             })
             .unwrap(),
         expires_at: h.now() + 600,
+        params: totp_lambda::totp::TotpParams::DEFAULT,
         generation: Some(0),
     };
     let racing = h.hooked(UpdateFirst(std::sync::Mutex::new(Some(newer))));

@@ -102,7 +102,7 @@ async fn signup_then_verify_registers_the_user() {
     assert_eq!(verified["cookieExpiration"], T0 + 2_419_200);
 
     // Registered: TTL removed, user id assigned.
-    let items = h.scan().await;
+    let items = h.user_items().await;
     assert_eq!(items[0]["status"].as_s().unwrap(), "registered");
     assert!(!items[0].contains_key("expiresAt"), "a registered user never expires");
     assert_eq!(items[0]["userId"].as_s().unwrap(), user["userId"].as_str().unwrap());
@@ -259,7 +259,7 @@ async fn creating_the_table_again_is_fine_and_a_refused_creation_is_an_error() {
     totp_lambda::store::dynamo::ensure_table(&h.client, &h.table)
         .await
         .unwrap();
-    assert_eq!(h.scan().await.len(), 1, "the table and its item are kept");
+    assert_eq!(h.scan().await.len(), 2, "the table, its user and pointer are kept");
     // DynamoDB table names are 3 to 255 characters.
     let refused = totp_lambda::store::dynamo::ensure_table(&h.client, "ab").await;
     assert!(refused.is_err(), "{refused:?}");

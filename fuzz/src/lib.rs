@@ -102,6 +102,18 @@ impl Store for Down {
     async fn redeem_sign_in_link(&self, _: &UserKey, _: &SignInLink, _: u64, _: u64) -> Result<(), StoreError> {
         down()
     }
+    async fn create_user(&self, _: &NewUser) -> Result<(), StoreError> {
+        down()
+    }
+    async fn set_disabled(&self, _: &UserKey, _: bool) -> Result<UserRecord, StoreError> {
+        down()
+    }
+    async fn login_id_of(&self, _: &ProjectId, _: &str) -> Result<Option<String>, StoreError> {
+        down()
+    }
+    async fn search_users(&self, _: &ProjectId, _: &UserQuery) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        down()
+    }
 }
 
 /// An ES256 key pair made by openssl, once per process.

@@ -1,7 +1,8 @@
 //! The management routes, served by one function, each behind
-//! `Bearer <projectId>:<managementKey>`: POST /v1/mgmt/user/totp/delete,
-//! POST /v1/mgmt/user/delete, GET /v1/mgmt/user?loginId=…, POST
-//! /v1/mgmt/user/logout. Every call writes one audit line.
+//! `Bearer <projectId>:<managementKey>`: users' creation (one, a batch),
+//! status, lookup (by loginId or userId), search, key removal, sign-in
+//! links, sign-out, recovery-code removal and deletion (one, a batch).
+//! Every call writes one audit line.
 
 use lambda_http::http::Method;
 use lambda_http::{Request, RequestExt};
@@ -10,12 +11,15 @@ use serde_json::{json, Map, Value};
 
 use super::{bearer_credentials, json_body, route_of, serve, user_json, HandlerResult};
 use crate::config::Config;
-use crate::domain::{custom_claims, LoginId, ProjectId};
+use crate::domain::{custom_claims, LoginId, Profile, ProfileInput, ProjectId};
 use crate::error::Error;
 use crate::management_keys::ManagementKeys;
-use crate::service::management::MAX_LINK_SECONDS;
+use crate::seed::ImportedSeed;
+use crate::service::management::{
+    BatchEntry, BatchOutcome, NewUserRequest, MAX_BATCH_USERS, MAX_LINK_SECONDS, MAX_SEARCH_LIMIT,
+};
 use crate::service::App;
-use crate::store::{Store, UserKey};
+use crate::store::{Store, UserKey, UserQuery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManagementRoute {
@@ -25,6 +29,11 @@ pub enum ManagementRoute {
     Logout,
     SignInLink,
     RemoveRecoveryCodes,
+    Create,
+    CreateBatch,
+    DeleteBatch,
+    UpdateStatus,
+    Search,
 }
 
 impl ManagementRoute {
@@ -40,6 +49,11 @@ impl ManagementRoute {
                     "/v1/mgmt/user/recovery-codes/delete",
                     ManagementRoute::RemoveRecoveryCodes,
                 ),
+                ("/v1/mgmt/user/create", ManagementRoute::Create),
+                ("/v1/mgmt/user/create/batch", ManagementRoute::CreateBatch),
+                ("/v1/mgmt/user/delete/batch", ManagementRoute::DeleteBatch),
+                ("/v1/mgmt/user/update/status", ManagementRoute::UpdateStatus),
+                ("/v2/mgmt/user/search", ManagementRoute::Search),
                 ("/v1/mgmt/user", ManagementRoute::Load),
             ],
         )
@@ -53,6 +67,11 @@ impl ManagementRoute {
             ManagementRoute::Logout => ("mgmt-logout", Method::POST),
             ManagementRoute::SignInLink => ("mgmt-signin-link", Method::POST),
             ManagementRoute::RemoveRecoveryCodes => ("mgmt-remove-recovery-codes", Method::POST),
+            ManagementRoute::Create => ("mgmt-create", Method::POST),
+            ManagementRoute::CreateBatch => ("mgmt-create-batch", Method::POST),
+            ManagementRoute::DeleteBatch => ("mgmt-delete-batch", Method::POST),
+            ManagementRoute::UpdateStatus => ("mgmt-update-status", Method::POST),
+            ManagementRoute::Search => ("mgmt-search", Method::POST),
         }
     }
 }
@@ -120,14 +139,222 @@ fn sign_in_link_request(request: &Request) -> Result<SignInLinkRequest, Error> {
 
 fn login_id_of(request: &Request, route: ManagementRoute) -> Result<LoginId, Error> {
     let raw = if route == ManagementRoute::Load {
-        request
-            .query_string_parameters_ref()
-            .and_then(|q| q.first("loginId"))
-            .map(str::to_owned)
+        query_parameter(request, "loginId")
     } else {
         json_body::<LoginIdBody>(request)?.login_id
     };
     LoginId::parse(raw.as_deref())
+}
+
+fn query_parameter(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
+/// Longest userId taken: ours are `U2` and 26 base32 characters.
+const MAX_USER_ID_CHARS: usize = 64;
+
+/// A userId as this service writes them: letters and digits.
+fn user_id(raw: Option<&str>, name: &'static str) -> Result<String, Error> {
+    let raw = raw.filter(|r| !r.is_empty()).ok_or(Error::MissingArgument(name))?;
+    let plausible = raw.len() <= MAX_USER_ID_CHARS && raw.bytes().all(|b| b.is_ascii_alphanumeric());
+    plausible.then(|| raw.to_owned()).ok_or(Error::InvalidArgument(name))
+}
+
+/// What `mgmt.user.create` sends, and each user of a batch. Roles,
+/// tenants, pictures, custom attributes, invitations and the like are
+/// accepted and ignored: this service keeps none of them and sends no message.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    login_id: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    middle_name: Option<String>,
+    family_name: Option<String>,
+    status: Option<String>,
+    seed: Option<String>,
+}
+
+/// `enabled` → false, `disabled` → true. Descope's `invited` and
+/// `expired` mean nothing here (no invitations are sent).
+fn disabled_of(status: &str) -> Result<bool, Error> {
+    match status {
+        "enabled" => Ok(false),
+        "disabled" => Ok(true),
+        _ => Err(Error::InvalidArgument("status")),
+    }
+}
+
+fn new_user(body: CreateBody) -> Result<NewUserRequest, Error> {
+    let login_id = LoginId::parse(body.login_id.as_deref())?;
+    let profile = Profile::parse(ProfileInput {
+        name: body.display_name.as_deref(),
+        given_name: body.given_name.as_deref(),
+        middle_name: body.middle_name.as_deref(),
+        family_name: body.family_name.as_deref(),
+        email: body.email.as_deref(),
+        phone: body.phone.as_deref(),
+    })?;
+    let disabled = match body.status.as_deref().filter(|s| !s.is_empty()) {
+        None => false,
+        Some(status) => disabled_of(status)?,
+    };
+    // Never echoed: the error names the argument, not its value.
+    let seed = match body.seed.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(ImportedSeed::parse(raw).map_err(|_| Error::InvalidArgument("seed"))?),
+    };
+    Ok(NewUserRequest {
+        login_id,
+        profile,
+        disabled,
+        seed,
+    })
+}
+
+#[derive(Deserialize)]
+struct BatchBody {
+    users: Option<Vec<Value>>,
+}
+
+/// Each user of a batch, parsed on its own: a bad one fails alone.
+fn batch_users(request: &Request) -> Result<Vec<BatchEntry>, Error> {
+    let users = json_body::<BatchBody>(request)?
+        .users
+        .filter(|u| !u.is_empty())
+        .ok_or(Error::MissingArgument("users"))?;
+    if users.len() > MAX_BATCH_USERS {
+        return Err(Error::InvalidArgument("users"));
+    }
+    Ok(users
+        .into_iter()
+        .map(|user| {
+            let login_id = user
+                .get("loginId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            serde_json::from_value::<CreateBody>(user)
+                .map_err(|_| Error::MalformedBody)
+                .and_then(new_user)
+                .map_err(|error| (login_id, error))
+        })
+        .collect())
+}
+
+/// Descope's batch answer: the users created, and each failure with its reason.
+fn batch_json(outcomes: Vec<BatchOutcome>) -> Value {
+    let mut created = Vec::new();
+    let mut failed = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            BatchOutcome::Created(user) => created.push(user_json(user)),
+            BatchOutcome::Failed { login_id, error } => {
+                let reply = error.reply();
+                failed.push(json!({
+                    "failure": format!("{}: {}", reply.code, reply.message),
+                    "user": {"loginIds": [login_id]},
+                }));
+            }
+        }
+    }
+    json!({"createdUsers": created, "failedUsers": failed})
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusBody {
+    login_id: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteBatchBody {
+    user_ids: Option<Vec<String>>,
+}
+
+fn delete_batch_ids(request: &Request) -> Result<Vec<String>, Error> {
+    let ids = json_body::<DeleteBatchBody>(request)?
+        .user_ids
+        .filter(|ids| !ids.is_empty())
+        .ok_or(Error::MissingArgument("userIds"))?;
+    if ids.len() > MAX_BATCH_USERS {
+        return Err(Error::InvalidArgument("userIds"));
+    }
+    ids.iter().map(|id| user_id(Some(id), "userIds")).collect()
+}
+
+/// What `mgmt.user.search_all` sends that this service filters on; the
+/// rest (tenants, roles, custom attributes, test users) is ignored.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchBody {
+    limit: Option<i64>,
+    page: Option<i64>,
+    login_ids: Option<Vec<String>>,
+    statuses: Option<Vec<String>>,
+    text: Option<String>,
+}
+
+/// The query of a search body; `None` when its statuses can match no one
+/// (only `invited` or `expired`, which no user here ever is).
+fn search_query(request: &Request) -> Result<Option<UserQuery>, Error> {
+    let body: SearchBody = json_body(request)?;
+    let limit = match body.limit.unwrap_or(0) {
+        0 => MAX_SEARCH_LIMIT,
+        n => usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= MAX_SEARCH_LIMIT)
+            .ok_or(Error::InvalidArgument("limit"))?,
+    };
+    let page = usize::try_from(body.page.unwrap_or(0)).map_err(|_| Error::InvalidArgument("page"))?;
+    let login_ids = body.login_ids.unwrap_or_default();
+    if login_ids.len() > MAX_BATCH_USERS {
+        return Err(Error::InvalidArgument("loginIds"));
+    }
+    let login_ids = login_ids
+        .iter()
+        .map(|raw| LoginId::parse(Some(raw)).map_err(|_| Error::InvalidArgument("loginIds")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let statuses = body.statuses.unwrap_or_default();
+    if statuses
+        .iter()
+        .any(|s| !matches!(s.as_str(), "enabled" | "disabled" | "invited" | "expired"))
+    {
+        return Err(Error::InvalidArgument("statuses"));
+    }
+    let wants = |s: &str| statuses.iter().any(|x| x == s);
+    let disabled = match (statuses.is_empty(), wants("enabled"), wants("disabled")) {
+        (true, _, _) | (false, true, true) => None,
+        (false, true, false) => Some(false),
+        (false, false, true) => Some(true),
+        (false, false, false) => return Ok(None),
+    };
+    let text = body.text.filter(|t| !t.is_empty());
+    if text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > crate::domain::MAX_LOGIN_ID_CHARS)
+    {
+        return Err(Error::InvalidArgument("text"));
+    }
+    Ok(Some(UserQuery {
+        login_ids,
+        disabled,
+        text,
+        limit,
+        page,
+    }))
+}
+
+fn users_json(users: Vec<crate::service::UserView>) -> Value {
+    let total = users.len();
+    json!({"users": users.into_iter().map(user_json).collect::<Vec<_>>(), "total": total})
 }
 
 /// What the audit line says of a call: never a key, never a loginId in clear.
@@ -149,17 +376,69 @@ pub async fn management<S: Store>(app: &App<S>, keys: &ManagementKeys, request: 
         let (project, key_id) = authenticate(&request, &app.config, keys)?;
         audit.project = Some(project.clone());
         audit.key_id = Some(key_id.to_owned());
-        if route == ManagementRoute::SignInLink {
-            let link = sign_in_link_request(&request)?;
-            audit.subject = Some(keys.audit_subject(&project, &link.login_id));
-            let key = UserKey {
-                project,
-                login_id: link.login_id,
-            };
+        match route {
+            ManagementRoute::SignInLink => {
+                let link = sign_in_link_request(&request)?;
+                audit.subject = Some(keys.audit_subject(&project, &link.login_id));
+                let key = UserKey {
+                    project,
+                    login_id: link.login_id,
+                };
+                return app
+                    .sign_in_link(key, link.custom_claims, link.timeout)
+                    .await
+                    .map(|token| json!({ "token": token }));
+            }
+            ManagementRoute::Create => {
+                let user = new_user(json_body(&request)?)?;
+                audit.subject = Some(keys.audit_subject(&project, &user.login_id));
+                return app
+                    .create_user(project, user)
+                    .await
+                    .map(|u| json!({"user": user_json(u)}));
+            }
+            ManagementRoute::CreateBatch => {
+                let users = batch_users(&request)?;
+                return Ok(batch_json(app.create_users(&project, users).await));
+            }
+            ManagementRoute::DeleteBatch => {
+                let ids = delete_batch_ids(&request)?;
+                return app.delete_users(&project, &ids).await.map(|()| json!({}));
+            }
+            ManagementRoute::Search => {
+                return match search_query(&request)? {
+                    Some(query) => app.search_users(&project, &query).await.map(users_json),
+                    None => Ok(users_json(Vec::new())),
+                };
+            }
+            ManagementRoute::Load if query_parameter(&request, "loginId").is_none() => {
+                let id = user_id(query_parameter(&request, "userId").as_deref(), "userId")
+                    // Neither given: the loginId is what Descope asks for first.
+                    .map_err(|e| match e {
+                        Error::MissingArgument(_) => Error::MissingArgument("loginId"),
+                        other => other,
+                    })?;
+                return app
+                    .load_user_by_id(project, &id)
+                    .await
+                    .map(|u| json!({"user": user_json(u)}));
+            }
+            _ => {}
+        }
+        if route == ManagementRoute::UpdateStatus {
+            let body: StatusBody = json_body(&request)?;
+            let login_id = LoginId::parse(body.login_id.as_deref())?;
+            audit.subject = Some(keys.audit_subject(&project, &login_id));
+            let status = body
+                .status
+                .filter(|s| !s.is_empty())
+                .ok_or(Error::MissingArgument("status"))?;
+            let disabled = disabled_of(&status)?;
+            let key = UserKey { project, login_id };
             return app
-                .sign_in_link(key, link.custom_claims, link.timeout)
+                .set_status(key, disabled)
                 .await
-                .map(|token| json!({ "token": token }));
+                .map(|u| json!({"user": user_json(u)}));
         }
         let login_id = login_id_of(&request, route)?;
         audit.subject = Some(keys.audit_subject(&project, &login_id));
@@ -170,7 +449,7 @@ pub async fn management<S: Store>(app: &App<S>, keys: &ManagementKeys, request: 
             ManagementRoute::Load => app.load_user(key).await.map(|u| json!({"user": user_json(u)})),
             ManagementRoute::Logout => app.logout_user(key).await.map(|()| json!({})),
             ManagementRoute::RemoveRecoveryCodes => app.remove_recovery_codes(key).await.map(|()| json!({})),
-            ManagementRoute::SignInLink => Err(Error::UnknownRoute),
+            _ => Err(Error::UnknownRoute),
         }
     })
     .await?;
@@ -213,6 +492,16 @@ mod tests {
             ManagementRoute::of("/v1/mgmt/user/recovery-codes/delete"),
             Some(ManagementRoute::RemoveRecoveryCodes)
         );
+        for (path, route) in [
+            ("/v1/mgmt/user/create", ManagementRoute::Create),
+            ("/v1/mgmt/user/create/batch", ManagementRoute::CreateBatch),
+            ("/v1/mgmt/user/delete/batch", ManagementRoute::DeleteBatch),
+            ("/v1/mgmt/user/update/status", ManagementRoute::UpdateStatus),
+            ("/v2/mgmt/user/search", ManagementRoute::Search),
+        ] {
+            assert_eq!(ManagementRoute::of(path), Some(route), "{path}");
+        }
+        assert_eq!(ManagementRoute::of("/v1/mgmt/user/search"), None, "search is v2");
         assert_eq!(ManagementRoute::of("/v1/mgmt/license"), None);
         assert_eq!(ManagementRoute::of("/v1/mgmt/users"), None);
     }

@@ -146,7 +146,7 @@ pub(crate) fn user_json(u: UserView) -> Value {
             "verifiedPhone": false,
             "roleNames": [],
             "userTenants": [],
-            "status": "enabled",
+            "status": if u.disabled { "disabled" } else { "enabled" },
             "externalIds": [],
             "picture": "",
             "test": false,

@@ -1,6 +1,7 @@
 //! The session routes, served by one function: refresh, logout, logoutall
 //! (POST) and me (GET), each with `Bearer <projectId>:<refreshJwt>`; and
-//! magiclink/verify (POST, `Bearer <projectId>`), which spends a sign-in link.
+//! magiclink/verify (POST, `Bearer <projectId>`), which spends a sign-in link;
+//! and try-refresh (POST), refresh that answers `{}` when there is no session.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request};
@@ -20,6 +21,7 @@ pub enum SessionRoute {
     LogoutAll,
     Me,
     MagicLinkVerify,
+    TryRefresh,
 }
 
 impl SessionRoute {
@@ -32,6 +34,7 @@ impl SessionRoute {
                 ("/v1/auth/logoutall", SessionRoute::LogoutAll),
                 ("/v1/auth/me", SessionRoute::Me),
                 ("/v1/auth/magiclink/verify", SessionRoute::MagicLinkVerify),
+                ("/v1/auth/try-refresh", SessionRoute::TryRefresh),
             ],
         )
     }
@@ -74,7 +77,7 @@ fn link_token(request: &Request) -> Result<String, Error> {
 }
 
 /// POST /v1/auth/refresh, POST /v1/auth/logout, POST /v1/auth/logoutall, GET /v1/auth/me,
-/// POST /v1/auth/magiclink/verify
+/// POST /v1/auth/magiclink/verify, POST /v1/auth/try-refresh
 pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult {
     let Some(route) = SessionRoute::of(request.uri().path()) else {
         let method = request.method().clone();
@@ -89,6 +92,7 @@ pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult
         SessionRoute::LogoutAll => ("logoutall", Method::POST),
         SessionRoute::Me => ("me", Method::GET),
         SessionRoute::MagicLinkVerify => ("magiclink-verify", Method::POST),
+        SessionRoute::TryRefresh => ("try-refresh", Method::POST),
     };
     serve(name, method, request, "no-store", async |request| {
         let bearer = bearer(&request, &app.config)?;
@@ -97,12 +101,16 @@ pub async fn sessions<S: Store>(app: &App<S>, request: Request) -> HandlerResult
         // magiclink/verify reads its token.
         if matches!(
             route,
-            SessionRoute::Refresh | SessionRoute::Logout | SessionRoute::LogoutAll
+            SessionRoute::Refresh | SessionRoute::Logout | SessionRoute::LogoutAll | SessionRoute::TryRefresh
         ) {
             no_arguments(&request)?;
         }
         match route {
             SessionRoute::Refresh => app.refresh(bearer.project, jwt).await.map(jwt_response_json),
+            SessionRoute::TryRefresh => app
+                .try_refresh(bearer.project, jwt)
+                .await
+                .map(|signed_in| signed_in.map_or_else(|| json!({}), jwt_response_json)),
             SessionRoute::Logout => app.logout(bearer.project, jwt).await.map(|()| json!({})),
             SessionRoute::LogoutAll => app.logout_all(bearer.project, jwt).await.map(|()| json!({})),
             SessionRoute::Me => app.me(bearer.project, jwt).await.map(user_json),
@@ -131,6 +139,7 @@ mod tests {
             SessionRoute::of("/v1/auth/magiclink/verify"),
             Some(SessionRoute::MagicLinkVerify)
         );
+        assert_eq!(SessionRoute::of("/v1/auth/try-refresh"), Some(SessionRoute::TryRefresh));
         assert_eq!(SessionRoute::of("/v1/auth/mee"), None);
         assert_eq!(SessionRoute::of("/v1/auth/totp/verify"), None);
     }

@@ -1,12 +1,46 @@
-//! Support's tools, behind a management key: remove a user's key (lost
-//! device), issue a sign-in link (their way back in), end their sessions,
-//! load them, delete them.
+//! Support's tools, behind a management key: create users (one by one or
+//! in batches, with the seeds their authenticators already hold), enable
+//! and disable them, find them, remove a user's key (lost device), issue a
+//! sign-in link (their way back in), end their sessions, delete them.
 
 use serde_json::{Map, Value};
 
-use super::{random_id, sign_in_link_hash, storage, App, UserView};
+use super::{internal, random_id, sign_in_link_hash, storage, App, UserView};
+use crate::domain::{LoginId, Profile, ProjectId};
 use crate::error::Error;
-use crate::store::{SignInLink, Store, StoreError, UserKey};
+use crate::secret_box::{Binding, Field};
+use crate::seed::ImportedSeed;
+use crate::store::{NewUser, SignInLink, Store, StoreError, UserKey, UserQuery};
+
+/// Most users one batch call creates or deletes.
+pub const MAX_BATCH_USERS: usize = 100;
+/// Most users one search page holds (and its size when the caller says 0).
+pub const MAX_SEARCH_LIMIT: usize = 100;
+
+/// A user to create, validated.
+#[derive(Debug)]
+pub struct NewUserRequest {
+    pub login_id: LoginId,
+    pub profile: Profile,
+    pub disabled: bool,
+    /// The key their authenticator already holds; `None`: they enrol later.
+    pub seed: Option<ImportedSeed>,
+}
+
+/// One user of a batch as parsed: a request, or the loginId as sent and
+/// why it cannot be one.
+pub type BatchEntry = Result<NewUserRequest, (String, Error)>;
+
+/// One user of a batch: created, or why not.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    Created(UserView),
+    /// The error, and the loginId as sent (it may not have parsed).
+    Failed {
+        login_id: String,
+        error: Error,
+    },
+}
 
 /// How long a sign-in link lives when the caller says 0 (Descope's default).
 pub const DEFAULT_LINK_SECONDS: u64 = 600;
@@ -80,6 +114,139 @@ impl<S: Store> App<S> {
         record
             .and_then(|r| UserView::of(&key.login_id, &r))
             .ok_or(Error::UserNotFound)
+    }
+
+    /// POST /v1/mgmt/user/create: a registered user at once, with the
+    /// imported seed sealed before anything is written, or without a key
+    /// (they enrol through a sign-in link, then update). 409 if the loginId
+    /// is registered; a pending sign-up under it is replaced.
+    pub async fn create_user(&self, project: ProjectId, request: NewUserRequest) -> Result<UserView, Error> {
+        let key = UserKey {
+            project,
+            login_id: request.login_id,
+        };
+        let enrollment_id = random_id("E", 16)?;
+        let secret = match &request.seed {
+            Some(seed) => {
+                let binding = Binding {
+                    project: &key.project,
+                    login_id: &key.login_id,
+                    field: Field::Secret,
+                    enrollment_id: &enrollment_id,
+                };
+                let sealed = self
+                    .secret_box()?
+                    .seal(&binding, &seed.secret)
+                    .map_err(|_| internal("sealing a secret failed"))?;
+                Some((sealed, seed.params))
+            }
+            None => None,
+        };
+        let user = NewUser {
+            user_id: random_id("U2", 16)?,
+            enrollment_id,
+            secret,
+            profile: request.profile,
+            disabled: request.disabled,
+            created_time: self.clock.now(),
+            key,
+        };
+        match self.store.create_user(&user).await {
+            Ok(()) => Ok(UserView {
+                login_id: user.key.login_id.as_str().to_owned(),
+                user_id: user.user_id,
+                created_time: user.created_time,
+                profile: user.profile,
+                sso_app_ids: Vec::new(),
+                totp: user.secret.is_some(),
+                recovery_codes: 0,
+                disabled: user.disabled,
+            }),
+            Err(StoreError::Conflict) => Err(Error::AlreadyRegistered),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    /// POST /v1/mgmt/user/create/batch: each user as [`App::create_user`],
+    /// independently and one after another (each its own transaction, so a
+    /// failure half-way leaves every user created or absent, and says which).
+    pub async fn create_users(&self, project: &ProjectId, users: Vec<BatchEntry>) -> Vec<BatchOutcome> {
+        let mut outcomes = Vec::with_capacity(users.len());
+        for user in users {
+            let outcome = match user {
+                Ok(request) => {
+                    let login_id = request.login_id.as_str().to_owned();
+                    match self.create_user(project.clone(), request).await {
+                        Ok(view) => BatchOutcome::Created(view),
+                        Err(error) => BatchOutcome::Failed { login_id, error },
+                    }
+                }
+                Err((login_id, error)) => BatchOutcome::Failed { login_id, error },
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// POST /v1/mgmt/user/update/status: disabling ends every session in the
+    /// same write; enabling brings none back.
+    pub async fn set_status(&self, key: UserKey, disabled: bool) -> Result<UserView, Error> {
+        let record = self.store.set_disabled(&key, disabled).await.map_err(no_such_user)?;
+        UserView::of(&key.login_id, &record).ok_or(Error::UserNotFound)
+    }
+
+    /// GET /v1/mgmt/user?userId=…: strongly consistent, through the pointer
+    /// written with the user.
+    pub async fn load_user_by_id(&self, project: ProjectId, user_id: &str) -> Result<UserView, Error> {
+        let login_id = self
+            .store
+            .login_id_of(&project, user_id)
+            .await
+            .map_err(storage)?
+            .ok_or(Error::UserNotFound)?;
+        let login_id = LoginId::parse(Some(&login_id)).map_err(|_| internal("a stored loginId does not parse"))?;
+        let key = UserKey { project, login_id };
+        let view = self.load_user(key).await?;
+        // The pointer is deleted with its user; a mismatch is a user re-created meanwhile.
+        if view.user_id != user_id {
+            return Err(Error::UserNotFound);
+        }
+        Ok(view)
+    }
+
+    /// POST /v2/mgmt/user/search: one page of the project's users.
+    pub async fn search_users(&self, project: &ProjectId, query: &UserQuery) -> Result<Vec<UserView>, Error> {
+        let found = self.store.search_users(project, query).await.map_err(storage)?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(login_id, record)| {
+                let login_id = LoginId::parse(Some(&login_id)).ok()?;
+                UserView::of(&login_id, &record)
+            })
+            .collect())
+    }
+
+    /// POST /v1/mgmt/user/delete/batch: each userId as delete; unknown ones
+    /// are already gone.
+    pub async fn delete_users(&self, project: &ProjectId, user_ids: &[String]) -> Result<(), Error> {
+        for user_id in user_ids {
+            let Some(login_id) = self.store.login_id_of(project, user_id).await.map_err(storage)? else {
+                continue;
+            };
+            let login_id = LoginId::parse(Some(&login_id)).map_err(|_| internal("a stored loginId does not parse"))?;
+            let key = UserKey {
+                project: project.clone(),
+                login_id,
+            };
+            // Only the user the id names: not someone re-created under the loginId since.
+            match self.store.get(&key).await.map_err(storage)? {
+                Some(record) if UserView::of(&key.login_id, &record).is_some_and(|u| u.user_id == *user_id) => {
+                    self.store.delete_user(&key).await.map_err(storage)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// POST /v1/mgmt/user/delete: nothing of the loginId stays, whether it

@@ -71,6 +71,8 @@ pub struct UserView {
     pub totp: bool,
     /// How many recovery codes the user has left (`recoveryCodes`, our own field).
     pub recovery_codes: usize,
+    /// `status: "disabled"` rather than `"enabled"`.
+    pub disabled: bool,
 }
 
 impl UserView {
@@ -87,6 +89,7 @@ impl UserView {
             sso_app_ids: record.sso_app_id.iter().cloned().collect(),
             totp: record.secret.is_some(),
             recovery_codes: record.recovery_codes.len(),
+            disabled: record.disabled,
         })
     }
 }
@@ -168,6 +171,11 @@ pub(crate) fn storage(error: StoreError) -> Error {
     }
 }
 
+/// Whether `record` is the registered user `user_id`.
+fn is_user(record: &UserRecord, user_id: &str) -> bool {
+    matches!(&record.status, Status::Registered { user_id: id, .. } if id == user_id)
+}
+
 impl RefreshToken {
     pub fn session(&self) -> SessionRef {
         SessionRef {
@@ -209,9 +217,13 @@ impl<S: Store> App<S> {
 
     /// The user of `token`, if its session is still live, in one strongly
     /// consistent read. A revoked token, or one whose user was deleted or
-    /// re-enrolled, is E064001.
+    /// re-enrolled, is E064001; one whose user was disabled, E064003.
     pub(crate) async fn live_session(&self, key: &UserKey, token: &RefreshToken) -> Result<UserRecord, Error> {
         let state = self.store.get_session(key, &token.token_id).await.map_err(storage)?;
+        let disabled = matches!(&state.record, Some(r) if r.disabled && is_user(r, &token.user_id));
+        if disabled {
+            return Err(Error::UserDisabled);
+        }
         state.into_live_record(&token.session()).ok_or(Error::SessionRevoked)
     }
 

@@ -46,8 +46,9 @@ impl<S: Store> App<S> {
         let opened = self
             .open(&key, Field::Secret, &record.enrollment_id, sealed)
             .map_err(|_| internal("a stored secret does not decrypt"))?;
-        let step = totp::matching_step(opened.secret.as_bytes(), code.as_str(), now)
-            .filter(|s| record.accepts_step(s.0))
+        let step = totp::matching_step(record.totp_params, opened.secret.as_bytes(), code.as_str(), now)
+            .map(|step| record.totp_params.replay_counter(step))
+            .filter(|counter| record.accepts_step(*counter))
             .ok_or(Error::WrongCode)?;
         let codes = recovery::generate_set().map_err(|_| internal("random source failed"))?;
         let (key_id, hashing_key) = self
@@ -66,7 +67,7 @@ impl<S: Store> App<S> {
         let sign_in = SignIn {
             attempt_id: &attempt,
             enrollment_id: &record.enrollment_id,
-            step: step.0,
+            step,
             end_other_sessions: false,
             resealed: None,
         };
@@ -94,7 +95,7 @@ impl<S: Store> App<S> {
             project,
             login_id: request.login_id,
         };
-        let record = self.live_record(&key, now).await?;
+        let record = self.signable_record(&key, now).await?;
         let attempt = self.take_attempt(&key, &record, now).await?;
         let user = UserView::of(&key.login_id, &record).ok_or(Error::WrongCode)?;
         let stored_key = record.recovery_key_id.as_deref().ok_or(Error::WrongCode)?;

@@ -51,6 +51,17 @@ impl<S: Store> App<S> {
         self.with_session(&key.project, user, false, claims, refresh, now)
     }
 
+    /// POST /v1/auth/try-refresh: refresh's answer when a live refresh JWT
+    /// comes, and none (not an error) when none does or it is dead: the web
+    /// SDKs call it at start, signed in or not. Transient failures stay errors.
+    pub async fn try_refresh(&self, project: ProjectId, jwt: Option<&str>) -> Result<Option<SignedIn>, Error> {
+        match self.refresh(project, jwt).await {
+            Ok(signed_in) => Ok(Some(signed_in)),
+            Err(Error::InvalidRefreshToken | Error::SessionRevoked | Error::UserDisabled) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// POST /v1/auth/magiclink/verify: a sign-in link support issued, spent
     /// for a session of its user. Wrong, spent and expired links get one
     /// answer; of parallel redemptions of one link exactly one signs in.
@@ -67,6 +78,9 @@ impl<S: Store> App<S> {
         let key = UserKey { project, login_id };
         // The user it was issued for, still registered: not a new user under the same loginId.
         let record = self.store.get(&key).await.map_err(storage)?;
+        if record.as_ref().is_some_and(|r| r.disabled) {
+            return Err(Error::UserDisabled);
+        }
         let (user, generation) = record
             .and_then(|r| UserView::of(&key.login_id, &r).map(|user| (user, r.session_generation)))
             .filter(|(user, _)| user.user_id == link.user_id)

@@ -126,6 +126,16 @@ impl<S: Store> App<S> {
         record.filter(|r| r.is_live(now)).ok_or(Error::UserNotFound)
     }
 
+    /// The user a code may sign in: live, and not disabled (checked before
+    /// any attempt is counted; the success write checks it again).
+    pub(super) async fn signable_record(&self, key: &UserKey, now: u64) -> Result<UserRecord, Error> {
+        let record = self.live_record(key, now).await?;
+        if record.disabled {
+            return Err(Error::UserDisabled);
+        }
+        Ok(record)
+    }
+
     /// Takes one attempt from the user's lockout budget before a code is
     /// even looked at, so parallel guesses cannot exceed the limit. The
     /// same write removes an expired pending key. Returns the attempt's id,
@@ -176,6 +186,8 @@ impl<S: Store> App<S> {
             Ok(generation) => Ok(generation),
             Err(StoreError::Conflict) => match self.store.get(key).await.map_err(storage)? {
                 Some(record) if record.accepted_attempt.as_deref() == Some(attempt) => Ok(record.session_generation),
+                // Disabled since it was read: the administrator won.
+                Some(record) if record.disabled => Err(Error::UserDisabled),
                 _ => Err(Error::WrongCode),
             },
             Err(e) => Err(storage(e)),
@@ -204,7 +216,7 @@ impl<S: Store> App<S> {
             let token = self.refresh_token(&key.project, request.refresh_jwt.as_deref(), now)?;
             self.record_of_session(&key, &token).await?
         } else {
-            self.live_record(&key, now).await?
+            self.signable_record(&key, now).await?
         };
         let attempt = self.take_attempt(&key, &record, now).await?;
 
@@ -222,7 +234,8 @@ impl<S: Store> App<S> {
         };
         let current_step = current
             .as_ref()
-            .and_then(|c| totp::matching_step(c.secret.as_bytes(), code, now));
+            .and_then(|c| totp::matching_step(record.totp_params, c.secret.as_bytes(), code, now))
+            .map(|step| record.totp_params.replay_counter(step));
         let pending = match (&record.status, record.live_pending_key(now)) {
             (Status::Registered { .. }, Some(p)) => {
                 // A pending key this instance cannot open (sealed under an
@@ -238,11 +251,12 @@ impl<S: Store> App<S> {
             }
             _ => None,
         };
-        let pending_step = pending
-            .as_ref()
-            .and_then(|(_, s)| totp::matching_step(s.as_bytes(), code, now));
+        let pending_step = pending.as_ref().and_then(|(p, s)| {
+            totp::matching_step(p.params, s.as_bytes(), code, now).map(|step| p.params.replay_counter(step))
+        });
+        // Steps compare as replay counters, one scale whatever the key's period.
         // A step not newer than the last accepted one is a replay: same answer as a wrong code.
-        let fresh = |step: Option<totp::TimeStep>| step.filter(|s| record.accepts_step(s.0));
+        let fresh = |counter: Option<u64>| counter.filter(|c| record.accepts_step(*c));
 
         let (user_id, created_time, first_seen, generation) =
             match (&record.status, fresh(current_step), fresh(pending_step), &pending) {
@@ -250,7 +264,7 @@ impl<S: Store> App<S> {
                     let user_id = random_id("U2", 16)?;
                     let written = self
                         .store
-                        .complete_signup(&key, &attempt, &record.enrollment_id, step.0, &user_id, now)
+                        .complete_signup(&key, &attempt, &record.enrollment_id, step, &user_id, now)
                         .await;
                     let generation = self.settle_success(&key, &attempt, written).await?;
                     (user_id, now, true, generation)
@@ -262,7 +276,7 @@ impl<S: Store> App<S> {
                     let promoted = self.seal(&key, Field::Secret, &pending_key.enrollment_id, secret)?;
                     let written = self
                         .store
-                        .promote_pending_key(&key, &attempt, pending_key, &promoted, step.0, now)
+                        .promote_pending_key(&key, &attempt, pending_key, &promoted, step, now)
                         .await;
                     let generation = self.settle_success(&key, &attempt, written).await?;
                     (user_id.clone(), *created_time, false, generation)
@@ -279,7 +293,7 @@ impl<S: Store> App<S> {
                     let sign_in = SignIn {
                         attempt_id: &attempt,
                         enrollment_id: &record.enrollment_id,
-                        step: step.0,
+                        step,
                         end_other_sessions: request.revoke_other_sessions,
                         resealed: resealed.as_ref(),
                     };
@@ -298,6 +312,7 @@ impl<S: Store> App<S> {
             sso_app_ids: record.sso_app_id.into_iter().collect(),
             totp: true,
             recovery_codes: record.recovery_codes.len(),
+            disabled: false,
         };
         let session = SessionClaims {
             custom_claims: request.custom_claims,
@@ -332,6 +347,7 @@ impl<S: Store> App<S> {
             enrollment_id,
             expires_at: now + self.config.pending_ttl_seconds,
             generation: Some(token.generation),
+            params: totp::TotpParams::DEFAULT,
         };
         match self.store.put_pending_key(&key, &token.session(), &pending).await {
             Ok(()) => Ok(provisioning),

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use crate::domain::{LoginId, Profile, ProjectId};
 use crate::secret_box::SealedSecret;
+use crate::totp::TotpParams;
 
 pub mod dynamo;
 
@@ -86,6 +87,8 @@ pub struct PendingKey {
     /// ends the user's sessions ends it too. `None` on keys written before
     /// this was recorded, which can never be promoted.
     pub generation: Option<u64>,
+    /// How the new key makes its codes.
+    pub params: TotpParams,
 }
 
 /// One user (or would-be user) as stored.
@@ -97,6 +100,10 @@ pub struct UserRecord {
     /// The user's key; `None` after support removed it (lost device), until
     /// the user enrols again.
     pub secret: Option<SealedSecret>,
+    /// How that key makes its codes (an imported seed keeps its own).
+    pub totp_params: TotpParams,
+    /// An administrator disabled the user: no sign-in, no session.
+    pub disabled: bool,
     pub profile: Profile,
     pub sso_app_id: Option<String>,
     /// The newest time step accepted for this user (replay protection).
@@ -146,10 +153,11 @@ impl UserRecord {
         }
     }
 
-    /// Whether a code at `step` may be accepted: newer than the last accepted
-    /// step (no replay). The store's writes check the same in their condition.
-    pub fn accepts_step(&self, step: u64) -> bool {
-        self.last_step.is_none_or(|last| step > last)
+    /// Whether a code whose replay counter (see [`TotpParams::replay_counter`])
+    /// is `counter` may be accepted: newer than the last accepted one (no
+    /// replay). The store's writes check the same in their condition.
+    pub fn accepts_step(&self, counter: u64) -> bool {
+        self.last_step.is_none_or(|last| counter > last)
     }
 
     /// The pending key from update, if it has not expired.
@@ -182,6 +190,7 @@ impl SessionState {
             Some(UserRecord {
                 status: Status::Registered { user_id, .. },
                 session_generation,
+                disabled: false,
                 ..
             }) => *user_id == session.user_id && *session_generation == session.generation,
             _ => false,
@@ -214,6 +223,47 @@ pub struct SignInLink {
     pub expires_at: u64,
     /// The custom claims the session JWT will carry, as JSON.
     pub custom_claims: Option<String>,
+}
+
+/// A user an administrator creates (one by one or in a batch): registered
+/// at once, with an imported key or none (they enrol through a sign-in link).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub key: UserKey,
+    pub user_id: String,
+    pub enrollment_id: String,
+    /// The sealed seed and its parameters; `None`: no key yet.
+    pub secret: Option<(SealedSecret, TotpParams)>,
+    pub profile: Profile,
+    pub disabled: bool,
+    pub created_time: u64,
+}
+
+/// Which users of a project a search wants, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Only these loginIds (empty: any).
+    pub login_ids: Vec<LoginId>,
+    /// `Some(true)`: only disabled users; `Some(false)`: only enabled ones.
+    pub disabled: Option<bool>,
+    /// A case-blind substring of the loginId, name, email or phone.
+    pub text: Option<String>,
+    pub limit: usize,
+    pub page: usize,
+}
+
+impl UserQuery {
+    /// Whether a user's searchable fields pass the filters (`login_ids` aside).
+    pub fn admits(&self, login_id: &str, profile: &Profile, disabled: bool) -> bool {
+        let status = self.disabled.is_none_or(|wanted| wanted == disabled);
+        let text = self.text.as_deref().is_none_or(|needle| {
+            let needle = needle.to_lowercase();
+            [login_id, &profile.name, &profile.email, &profile.phone]
+                .iter()
+                .any(|field| field.to_lowercase().contains(&needle))
+        });
+        status && text
+    }
 }
 
 /// A sign-up waiting for its first code.
@@ -270,8 +320,10 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Pending → registered, if the pending sign-up is still the one whose
-    /// secret matched (`enrollment_id`) and has not expired at `now`.
-    /// Returns the session generation the new tokens belong to.
+    /// secret matched (`enrollment_id`) and has not expired at `now`; the
+    /// userId pointer is written in the same transaction. `step` is the
+    /// code's replay counter. Returns the session generation the new
+    /// tokens belong to.
     fn complete_signup(
         &self,
         key: &UserKey,
@@ -343,7 +395,8 @@ pub trait Store: Send + Sync {
     /// Ends every session of a registered user. `Conflict` if there is none.
     fn end_all_sessions(&self, key: &UserKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes everything stored under the loginId (a user or a pending sign-up).
+    /// Deletes everything stored under the loginId (a user and its userId
+    /// pointer, or a pending sign-up).
     fn delete_user(&self, key: &UserKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores a sign-in link of `project`. `Conflict` if one with the same
@@ -401,6 +454,37 @@ pub trait Store: Send + Sync {
     /// Removes every recovery code of a registered user. `Conflict` if there is none.
     fn remove_recovery_codes(&self, key: &UserKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Registers a user an administrator created, with the userId pointer,
+    /// in one transaction. `Conflict` if the loginId is registered (a
+    /// pending sign-up is replaced: it was nobody yet) or, never in
+    /// practice, the userId is taken.
+    fn create_user(&self, user: &NewUser) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Disables a registered user, ending every session and any pending key
+    /// in the same write, or enables them (no session comes back). Returns
+    /// the user as left. `Conflict` if the loginId is not a registered user.
+    fn set_disabled(
+        &self,
+        key: &UserKey,
+        disabled: bool,
+    ) -> impl Future<Output = Result<UserRecord, StoreError>> + Send;
+
+    /// The loginId of a registered user of `project`, by userId, in a
+    /// strongly consistent read of the pointer written with the user.
+    fn login_id_of(
+        &self,
+        project: &ProjectId,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// One page of the project's registered users, in loginId order, as
+    /// `query` asks; each user read strongly consistently.
+    fn search_users(
+        &self,
+        project: &ProjectId,
+        query: &UserQuery,
+    ) -> impl Future<Output = Result<Vec<(String, UserRecord)>, StoreError>> + Send;
+
     /// Stores a pending key of the user of `session`, replacing any earlier
     /// pending key, if that session is still live at the write (its user,
     /// its generation, not logged out): an update racing a logout never
@@ -428,6 +512,8 @@ mod tests {
                 key_id: "k".into(),
                 blob: vec![0; 40],
             }),
+            totp_params: TotpParams::DEFAULT,
+            disabled: false,
             profile: Profile::default(),
             sso_app_id: None,
             last_step: None,
@@ -447,6 +533,31 @@ mod tests {
             generation,
             token_id: "J1".into(),
         }
+    }
+
+    #[test]
+    fn queries_filter_on_status_and_case_blind_text() {
+        let profile = Profile {
+            name: "Zoë Quinn".into(),
+            email: "zq@example.com".into(),
+            ..Profile::default()
+        };
+        let any = UserQuery::default();
+        assert!(any.admits("zoe", &profile, true) && any.admits("zoe", &profile, false));
+        let enabled = UserQuery {
+            disabled: Some(false),
+            ..UserQuery::default()
+        };
+        assert!(enabled.admits("zoe", &profile, false));
+        assert!(!enabled.admits("zoe", &profile, true));
+        let text = |t: &str| UserQuery {
+            text: Some(t.into()),
+            ..UserQuery::default()
+        };
+        assert!(text("ZOË").admits("u1", &profile, false), "name, any case");
+        assert!(text("EXAMPLE.COM").admits("u1", &profile, false), "email");
+        assert!(text("U1").admits("u1", &profile, false), "loginId");
+        assert!(!text("nobody").admits("u1", &profile, false));
     }
 
     #[test]
@@ -470,6 +581,9 @@ mod tests {
             "another user"
         );
         assert!(!state(None, false).is_live(&session("U1", 2)), "user deleted");
+        let mut disabled = registered("U1", 2);
+        disabled.disabled = true;
+        assert!(!state(Some(disabled), false).is_live(&session("U1", 2)), "disabled");
         let mut pending = registered("U1", 2);
         pending.status = Status::Pending { expires_at: 10 };
         assert!(

@@ -27,6 +27,8 @@ pub enum Op {
     PutRecoveryCodes,
     SpendRecoveryCode,
     RemoveRecoveryCodes,
+    CreateUser,
+    SetDisabled,
 }
 
 pub trait Hook: Send + Sync {
@@ -160,6 +162,29 @@ impl<H: Hook> Store for Hooked<H> {
     async fn put_pending_key(&self, key: &UserKey, session: &SessionRef, p: &PendingKey) -> Result<(), StoreError> {
         self.hook.before(Op::PutPendingKey, key, &self.inner).await?;
         self.inner.put_pending_key(key, session, p).await
+    }
+    async fn create_user(&self, user: &NewUser) -> Result<(), StoreError> {
+        self.hook.before(Op::CreateUser, &user.key, &self.inner).await?;
+        self.inner.create_user(user).await
+    }
+    async fn set_disabled(&self, key: &UserKey, disabled: bool) -> Result<UserRecord, StoreError> {
+        self.hook.before(Op::SetDisabled, key, &self.inner).await?;
+        self.inner.set_disabled(key, disabled).await
+    }
+    // Lookups by userId and searches name no user: not hooked.
+    async fn login_id_of(
+        &self,
+        project: &totp_lambda::domain::ProjectId,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.login_id_of(project, user_id).await
+    }
+    async fn search_users(
+        &self,
+        project: &totp_lambda::domain::ProjectId,
+        query: &UserQuery,
+    ) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        self.inner.search_users(project, query).await
     }
 }
 

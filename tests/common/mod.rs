@@ -261,6 +261,18 @@ impl Harness {
         .await
     }
 
+    /// The user items (and pending sign-ups) in the table, raw: no userId
+    /// pointers, links or revocations.
+    pub async fn user_items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let mut items = self.scan().await;
+        items.retain(|i| {
+            i.get("pk")
+                .and_then(|pk| pk.as_s().ok())
+                .is_some_and(|pk| !pk.contains('|'))
+        });
+        items
+    }
+
     /// Every item in the table, raw.
     pub async fn scan(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let out = self.client.scan().table_name(&self.table).send().await.unwrap();
@@ -620,4 +632,66 @@ impl Harness {
             table: self.table.clone(),
         })
     }
+}
+
+/// The code at `time` of a key with other parameters (`algorithm` "SHA1",
+/// "SHA256" or "SHA512", `digits`, `period`), straight from RFC 6238 with
+/// the `hmac` and `sha1`/`sha2` crates: the oracle for imported seeds.
+pub fn code_with(key_base32: &str, time: u64, algorithm: &str, digits: u32, period: u64) -> String {
+    use hmac::Mac;
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(key_base32.as_bytes())
+        .expect("base32 key");
+    let counter = (time / period).to_be_bytes();
+    let digest: Vec<u8> = match algorithm {
+        "SHA1" => {
+            let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&secret).unwrap();
+            mac.update(&counter);
+            mac.finalize().into_bytes().to_vec()
+        }
+        "SHA256" => {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
+            mac.update(&counter);
+            mac.finalize().into_bytes().to_vec()
+        }
+        "SHA512" => {
+            let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(&secret).unwrap();
+            mac.update(&counter);
+            mac.finalize().into_bytes().to_vec()
+        }
+        other => panic!("no algorithm {other}"),
+    };
+    let offset = usize::from(digest[digest.len() - 1] & 0x0f);
+    let binary = u32::from_be_bytes(digest[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
+    format!("{:0width$}", binary % 10u32.pow(digits), width = digits as usize)
+}
+
+/// A management call of project A's key: `method` `path` with `body`
+/// (a GET's query parameters in `query`).
+pub async fn mgmt_call<S: Store>(
+    app: &App<S>,
+    method: Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Value,
+) -> (u16, Value) {
+    use lambda_http::RequestExt as _;
+    let auth = bearer(&format!("{PROJECT}:{MGMT_KEY_A}"));
+    let body = if method == Method::GET {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let req = request(method, path, Some(&auth), &body).with_query_string_parameters(
+        query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::HashMap<_, _>>(),
+    );
+    into_parts(
+        totp_lambda::http::management(app, &management_keys(), req)
+            .await
+            .unwrap(),
+    )
+    .await
 }

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::domain::Profile;
 use crate::secret_box::SealedSecret;
 use crate::store::{Attempts, PendingKey, Status, StoreError, UserRecord};
+use crate::totp::TotpParams;
 
 pub mod attr {
     pub const PK: &str = "pk";
@@ -18,7 +19,7 @@ pub mod attr {
     pub const SECRET_KEY_ID: &str = "secretKeyId";
     pub const EXPIRES_AT: &str = "expiresAt";
     pub const USER_ID: &str = "userId";
-    /// On a sign-in link: where its user is stored.
+    /// On a sign-in link or a userId pointer: where its user is stored.
     pub const LOGIN_ID: &str = "loginId";
     pub const CREATED_TIME: &str = "createdTime";
     pub const PROFILE: &str = "profile";
@@ -38,7 +39,20 @@ pub mod attr {
     pub const RECOVERY_CODES: &str = "recoveryCodes";
     pub const RECOVERY_KEY_ID: &str = "recoveryKeyId";
     pub const SESSION_GENERATION: &str = "sessionGeneration";
+    /// On a registered user: the project, the partition key of the
+    /// `byProject` index (absent on pending sign-ups, which stay out of it).
+    pub const PROJECT: &str = "project";
+    /// `disabled`, or absent: enabled.
+    pub const USER_STATUS: &str = "userStatus";
+    /// `SHA256:8:60`, or absent: SHA1, 6 digits, 30 s.
+    pub const TOTP_PARAMS: &str = "totpParams";
+    pub const PENDING_TOTP_PARAMS: &str = "pendingTotpParams";
 }
+
+/// The `userStatus` of a disabled user.
+pub const DISABLED: &str = "disabled";
+/// The index of a project's registered users, in loginId order.
+pub const BY_PROJECT_INDEX: &str = "byProject";
 
 pub const PENDING: &str = "pending";
 pub const REGISTERED: &str = "registered";
@@ -116,7 +130,14 @@ impl Item {
         }
     }
 
-    fn profile(&self) -> Result<Profile, StoreError> {
+    fn totp_params(&self, name: &str) -> Result<TotpParams, StoreError> {
+        match self.string(name)? {
+            None => Ok(TotpParams::DEFAULT),
+            Some(text) => TotpParams::decode(&text).ok_or_else(|| StoreError::Corrupt(format!("{name} is malformed"))),
+        }
+    }
+
+    pub(super) fn profile(&self) -> Result<Profile, StoreError> {
         let map = match self.0.get(attr::PROFILE) {
             None => return Ok(Profile::default()),
             Some(AttributeValue::M(map)) => map,
@@ -153,6 +174,7 @@ impl Item {
                 enrollment_id: Self::required(attr::PENDING_ENROLLMENT_ID, self.string(attr::PENDING_ENROLLMENT_ID)?)?,
                 expires_at: Self::required(attr::PENDING_EXPIRES_AT, self.number(attr::PENDING_EXPIRES_AT)?)?,
                 generation: self.number(attr::PENDING_GENERATION)?,
+                params: self.totp_params(attr::PENDING_TOTP_PARAMS)?,
                 secret,
             }),
         };
@@ -166,6 +188,8 @@ impl Item {
             status,
             enrollment_id: Self::required(attr::ENROLLMENT_ID, self.string(attr::ENROLLMENT_ID)?)?,
             secret,
+            totp_params: self.totp_params(attr::TOTP_PARAMS)?,
+            disabled: self.string(attr::USER_STATUS)?.as_deref() == Some(DISABLED),
             profile: self.profile()?,
             sso_app_id: self.string(attr::SSO_APP_ID)?,
             last_step: self.number(attr::LAST_STEP)?,
@@ -183,6 +207,11 @@ impl Item {
             recovery_key_id: self.string(attr::RECOVERY_KEY_ID)?,
         })
     }
+}
+
+/// The stored form of `params`: `None` for the default, which is stored as absence.
+pub fn params_value(params: TotpParams) -> Option<AttributeValue> {
+    (params != TotpParams::DEFAULT).then(|| s(&params.encode()))
 }
 
 pub fn profile_map(profile: &Profile) -> AttributeValue {

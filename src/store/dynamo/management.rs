@@ -1,10 +1,11 @@
 //! What support does to a user on DynamoDB: remove their key, end their
-//! sessions, delete them. Each is one write on the user's item.
+//! sessions. Each is one write on the user's item (creation, status,
+//! lookup and deletion are in `users`).
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::item::{attr, n, s, REGISTERED};
-use super::{classify, DynamoStore, PENDING_KEY};
+use super::item::{n, s, REGISTERED};
+use super::{DynamoStore, PENDING_KEY};
 use crate::store::{StoreError, UserKey, UserRecord};
 
 impl DynamoStore {
@@ -19,7 +20,7 @@ impl DynamoStore {
             key,
             &format!(
                 "SET #enrollmentId = :enrollment ADD #sessionGeneration :one \
-                 REMOVE #secret, #secretKeyId, #lastStep, {PENDING_KEY}"
+                 REMOVE #secret, #secretKeyId, #totpParams, #lastStep, {PENDING_KEY}"
             ),
             "#status = :registered",
             vec![
@@ -41,16 +42,5 @@ impl DynamoStore {
             vec![(":one", n(1)), (":registered", s(REGISTERED))],
         )
         .await
-    }
-
-    pub(super) async fn delete_user_item(&self, key: &UserKey) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(attr::PK, Self::pk(key))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
     }
 }

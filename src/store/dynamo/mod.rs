@@ -9,31 +9,40 @@
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
 use super::{AttemptTake, NewEnrollment, PendingKey, SignIn, Store, StoreError, UserKey, UserRecord, WindowStep};
-use super::{RecoveryCodeSet, RecoveryRedemption, SessionRef, SessionState, SignInLink};
+use super::{NewUser, RecoveryCodeSet, RecoveryRedemption, SessionRef, SessionState, SignInLink, UserQuery};
 use crate::domain::ProjectId;
 use crate::secret_box::SealedSecret;
-use item::{attr, b, n, profile_map, s, Item, PENDING, REGISTERED};
+use item::{attr, b, n, params_value, profile_map, s, Item, PENDING, REGISTERED};
 
 mod item;
 mod links;
 mod management;
 mod recovery;
 mod sessions;
+mod users;
 
 /// The attributes of a pending key, for a REMOVE clause: every write that
 /// ends the user's sessions (or promotes or retires the key) names them all.
-const PENDING_KEY: &str =
-    "#pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, #pendingGeneration";
+const PENDING_KEY: &str = "#pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, \
+                           #pendingGeneration, #pendingTotpParams";
+
+/// For a condition: the user is not disabled. Every write that signs a
+/// user in (or keeps a session going) requires it, so a sign-in racing
+/// the administrator's disable loses.
+const ENABLED: &str = "attribute_not_exists(#userStatus)";
 
 /// The short lockout window, for a REMOVE clause: every success clears it.
 const SHORT_WINDOW: &str = "#attempts, #attemptsWindowStart, #attemptIds";
 /// For an ADD clause: a success gives back its own attempt in the long
 /// window (bind `:refund` to -1), so the long window counts wrong codes only.
 const SUCCESS_REFUND: &str = "#longAttempts :refund";
+
+/// How often unprocessed keys of a BatchGetItem are asked for again.
+const BATCH_RETRIES: usize = 3;
 
 /// Cheap to clone: the client is a handle.
 #[derive(Clone)]
@@ -104,6 +113,47 @@ impl DynamoStore {
             .await
             .map_err(classify)?;
         Ok(Item(output.attributes.unwrap_or_default()))
+    }
+
+    /// The items of `wanted` (partition keys) that exist, in strongly
+    /// consistent BatchGetItem reads of at most 100 keys each, asking again
+    /// for any the service left unprocessed. In no particular order.
+    pub(super) async fn consistent_batch_get(&self, wanted: Vec<String>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(100) {
+            let mut wanted = chunk.to_vec();
+            let mut rounds = 0;
+            while !wanted.is_empty() {
+                rounds += 1;
+                if rounds > BATCH_RETRIES {
+                    return Err(StoreError::Unavailable("batch read left keys unprocessed".into()));
+                }
+                let mut keys = KeysAndAttributes::builder().consistent_read(true);
+                for pk in &wanted {
+                    keys = keys.keys([(attr::PK.to_owned(), s(pk))].into());
+                }
+                let keys = keys.build().map_err(|e| StoreError::Other(e.to_string()))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(items) = output.responses.and_then(|mut r| r.remove(&self.table)) {
+                    found.extend(items.into_iter().map(Item));
+                }
+                wanted = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|k| k.get(attr::PK).and_then(|v| v.as_s().ok()).cloned())
+                    .collect();
+            }
+        }
+        Ok(found)
     }
 
     /// The session generation an update wrote (it always writes one).
@@ -306,28 +356,8 @@ impl Store for DynamoStore {
         user_id: &str,
         now: u64,
     ) -> Result<u64, StoreError> {
-        self.conditional_update_returning(
-            key,
-            "SET #status = :registered, #userId = :userId, #createdTime = :now, #lastStep = :step, \
-             #acceptedAttemptId = :attemptId \
-             ADD #sessionGeneration :zero, #longAttempts :refund \
-             REMOVE #expiresAt, #attempts, #attemptsWindowStart, #attemptIds",
-            "#status = :pending AND #enrollmentId = :enrollment AND #expiresAt > :now",
-            vec![
-                (":registered", s(REGISTERED)),
-                (":pending", s(PENDING)),
-                (":userId", s(user_id)),
-                (":attemptId", s(attempt_id)),
-                (":now", n(now)),
-                (":step", n(step)),
-                (":enrollment", s(enrollment_id)),
-                (":zero", n(0)),
-                (":refund", AttributeValue::N("-1".into())),
-            ],
-            ReturnValue::UpdatedNew,
-        )
-        .await
-        .and_then(Self::generation_of)
+        self.register_signup(key, attempt_id, enrollment_id, step, user_id, now)
+            .await
     }
 
     async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>) -> Result<u64, StoreError> {
@@ -356,7 +386,10 @@ impl Store for DynamoStore {
         self.conditional_update_returning(
             key,
             &update,
-            "#status = :registered AND #enrollmentId = :enrollment AND (attribute_not_exists(#lastStep) OR #lastStep < :step)",
+            &format!(
+                "#status = :registered AND {ENABLED} AND #enrollmentId = :enrollment \
+                 AND (attribute_not_exists(#lastStep) OR #lastStep < :step)"
+            ),
             values,
             ReturnValue::UpdatedNew,
         )
@@ -383,32 +416,41 @@ impl Store for DynamoStore {
         } else {
             "#sessionGeneration = :generation"
         };
+        let mut values = vec![
+            (":generation", n(generation)),
+            (":secret", b(&promoted.blob)),
+            (":keyId", s(&promoted.key_id)),
+            (":attemptId", s(attempt_id)),
+            (":enrollment", s(&pending.enrollment_id)),
+            (":step", n(step)),
+            (":registered", s(REGISTERED)),
+            (":now", n(now)),
+            (":one", n(1)),
+            (":refund", AttributeValue::N("-1".into())),
+        ];
+        // The new key's parameters replace the old key's.
+        let (set_params, remove_params) = match params_value(pending.params) {
+            Some(params) => {
+                values.push((":params", params));
+                (", #totpParams = :params", "")
+            }
+            None => ("", ", #totpParams"),
+        };
         // A new key ends every session the old key opened.
         self.conditional_update_returning(
             key,
             &format!(
                 "SET #secret = :secret, #secretKeyId = :keyId, #enrollmentId = :enrollment, #lastStep = :step, \
-                 #acceptedAttemptId = :attemptId \
+                 #acceptedAttemptId = :attemptId{set_params} \
                  ADD #sessionGeneration :one, #longAttempts :refund \
-                 REMOVE {PENDING_KEY}, #attempts, #attemptsWindowStart, #attemptIds"
+                 REMOVE {PENDING_KEY}, #attempts, #attemptsWindowStart, #attemptIds{remove_params}"
             ),
             &format!(
-                "#status = :registered AND #pendingEnrollmentId = :enrollment AND #pendingExpiresAt > :now \
-                 AND #pendingGeneration = :generation AND {same_generation} \
+                "#status = :registered AND {ENABLED} AND #pendingEnrollmentId = :enrollment \
+                 AND #pendingExpiresAt > :now AND #pendingGeneration = :generation AND {same_generation} \
                  AND (attribute_not_exists(#lastStep) OR #lastStep < :step)"
             ),
-            vec![
-                (":generation", n(generation)),
-                (":secret", b(&promoted.blob)),
-                (":keyId", s(&promoted.key_id)),
-                (":attemptId", s(attempt_id)),
-                (":enrollment", s(&pending.enrollment_id)),
-                (":step", n(step)),
-                (":registered", s(REGISTERED)),
-                (":now", n(now)),
-                (":one", n(1)),
-                (":refund", AttributeValue::N("-1".into())),
-            ],
+            values,
             ReturnValue::UpdatedNew,
         )
         .await
@@ -436,7 +478,27 @@ impl Store for DynamoStore {
     }
 
     async fn delete_user(&self, key: &UserKey) -> Result<(), StoreError> {
-        self.delete_user_item(key).await
+        self.delete_user_and_pointer(key).await
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<(), StoreError> {
+        self.put_new_user(user).await
+    }
+
+    async fn set_disabled(&self, key: &UserKey, disabled: bool) -> Result<UserRecord, StoreError> {
+        self.write_status(key, disabled).await
+    }
+
+    async fn login_id_of(&self, project: &ProjectId, user_id: &str) -> Result<Option<String>, StoreError> {
+        self.read_pointer(project, user_id).await
+    }
+
+    async fn search_users(
+        &self,
+        project: &ProjectId,
+        query: &UserQuery,
+    ) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        self.query_users(project, query).await
     }
 
     async fn put_sign_in_link(&self, project: &ProjectId, link: &SignInLink) -> Result<(), StoreError> {
@@ -527,24 +589,27 @@ pub async fn key_usage(client: &Client, table: &str, key_id: &str) -> Result<Key
     }
 }
 
-/// Creates the table (partition key `pk`, on-demand, TTL on `expiresAt`) if
-/// it does not exist: for `make dev` and the tests; AWS deployments get it
-/// from template.yaml.
+/// Creates the table (partition key `pk`, on-demand, TTL on `expiresAt`,
+/// the `byProject` index) if it does not exist, and adds the index to a
+/// table made before it: for `make dev` and the tests; AWS deployments get
+/// it from template.yaml.
 pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
     };
     let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
+    let string_attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(invalid)
+    };
     let created = client
         .create_table()
         .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attr::PK)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(invalid)?,
-        )
+        .attribute_definitions(string_attribute(attr::PK)?)
+        .attribute_definitions(string_attribute(attr::PROJECT)?)
         .key_schema(
             KeySchemaElement::builder()
                 .attribute_name(attr::PK)
@@ -552,12 +617,13 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError
                 .build()
                 .map_err(invalid)?,
         )
+        .global_secondary_indexes(by_project_index()?)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await;
     match created {
         Ok(_) => {}
-        Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
+        Err(e) if e.code() == Some("ResourceInUseException") => return add_missing_index(client, table).await,
         Err(e) => return Err(classify(e)),
     }
     client
@@ -570,6 +636,78 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError
                 .build()
                 .map_err(invalid)?,
         )
+        .send()
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// The index of a project's registered users: partition `project`, sort
+/// `pk` (so loginId order), with what a search filters on.
+fn by_project_index() -> Result<aws_sdk_dynamodb::types::GlobalSecondaryIndex, StoreError> {
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType};
+    let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(invalid)
+    };
+    GlobalSecondaryIndex::builder()
+        .index_name(item::BY_PROJECT_INDEX)
+        .key_schema(key(attr::PROJECT, KeyType::Hash)?)
+        .key_schema(key(attr::PK, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes(attr::USER_STATUS)
+                .non_key_attributes(attr::PROFILE)
+                .build(),
+        )
+        .build()
+        .map_err(invalid)
+}
+
+/// A dev table from before the index gets it (DynamoDB Local builds it at once).
+async fn add_missing_index(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, ScalarAttributeType,
+    };
+    let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(classify)?;
+    let has_index = described
+        .table
+        .and_then(|t| t.global_secondary_indexes)
+        .unwrap_or_default()
+        .iter()
+        .any(|index| index.index_name() == Some(item::BY_PROJECT_INDEX));
+    if has_index {
+        return Ok(());
+    }
+    let index = by_project_index()?;
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(item::BY_PROJECT_INDEX)
+        .set_key_schema(Some(index.key_schema().to_vec()))
+        .set_projection(index.projection().cloned())
+        .build()
+        .map_err(invalid)?;
+    client
+        .update_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attr::PROJECT)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(invalid)?,
+        )
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
         .send()
         .await
         .map_err(classify)?;

@@ -7,7 +7,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::item::{n, s, REGISTERED};
-use super::{DynamoStore, SHORT_WINDOW, SUCCESS_REFUND};
+use super::{DynamoStore, ENABLED, SHORT_WINDOW, SUCCESS_REFUND};
 use crate::store::{RecoveryCodeSet, RecoveryRedemption, SessionRef, SignIn, StoreError, UserKey};
 
 impl DynamoStore {
@@ -48,7 +48,10 @@ impl DynamoStore {
                      ADD #sessionGeneration :zero, {SUCCESS_REFUND} \
                      DELETE #recoveryCodes :spent REMOVE {SHORT_WINDOW}"
                 ),
-                "#status = :registered AND #recoveryKeyId = :recoveryKeyId AND contains(#recoveryCodes, :hash)",
+                &format!(
+                    "#status = :registered AND {ENABLED} AND #recoveryKeyId = :recoveryKeyId \
+                     AND contains(#recoveryCodes, :hash)"
+                ),
                 vec![
                     (":attemptId", s(redemption.attempt_id)),
                     (":zero", n(0)),

@@ -10,14 +10,11 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 
-use super::item::{attr, b, n, s, Item, REGISTERED};
-use super::{bindings, classify, DynamoStore, PENDING_KEY};
+use super::item::{attr, b, n, params_value, s, Item, REGISTERED};
+use super::{bindings, classify, DynamoStore, ENABLED, PENDING_KEY};
 use crate::store::{PendingKey, SessionRef, SessionState, StoreError, UserKey};
-
-/// How often unprocessed keys of a BatchGetItem are asked for again.
-const BATCH_RETRIES: usize = 3;
 
 /// The condition, on the user item, that `session` is of this user and of
 /// the current generation (users registered before generations existed are
@@ -29,7 +26,7 @@ fn live_session_condition(session: &SessionRef) -> (String, Vec<(&'static str, A
         "#sessionGeneration = :generation"
     };
     (
-        format!("#status = :registered AND #userId = :userId AND {generation}"),
+        format!("#status = :registered AND #userId = :userId AND {generation} AND {ENABLED}"),
         vec![
             (":registered", s(REGISTERED)),
             (":userId", s(&session.user_id)),
@@ -68,46 +65,18 @@ impl DynamoStore {
     pub(super) async fn read_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {
         let user_pk = Self::partition_key(key);
         let token_pk = Self::revoked_token_key(key, token_id);
-        let mut wanted = vec![user_pk.clone(), token_pk.clone()];
-        let mut found = Vec::new();
-        for _ in 0..BATCH_RETRIES {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            for pk in &wanted {
-                keys = keys.keys([(attr::PK.to_owned(), s(pk))].into());
-            }
-            let keys = keys.build().map_err(|e| StoreError::Other(e.to_string()))?;
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(classify)?;
-            if let Some(items) = output.responses.and_then(|mut r| r.remove(&self.table)) {
-                found.extend(items);
-            }
-            wanted = output
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|k| k.get(attr::PK).and_then(|v| v.as_s().ok()).cloned())
-                .collect();
-            if wanted.is_empty() {
-                let is = |item: &std::collections::HashMap<String, AttributeValue>, pk: &str| {
-                    item.get(attr::PK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some(pk)
-                };
-                let token_revoked = found.iter().any(|item| is(item, &token_pk));
-                let record = found
-                    .into_iter()
-                    .find(|item| is(item, &user_pk))
-                    .map(|item| Item(item).record())
-                    .transpose()?;
-                return Ok(SessionState { record, token_revoked });
-            }
-        }
-        Err(StoreError::Unavailable("batch read left keys unprocessed".into()))
+        let found = self
+            .consistent_batch_get(vec![user_pk.clone(), token_pk.clone()])
+            .await?;
+        let is =
+            |item: &Item, pk: &str| item.0.get(attr::PK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some(pk);
+        let token_revoked = found.iter().any(|item| is(item, &token_pk));
+        let record = found
+            .into_iter()
+            .find(|item| is(item, &user_pk))
+            .map(|item| item.record())
+            .transpose()?;
+        Ok(SessionState { record, token_revoked })
     }
 
     /// A transaction's check, on the user item, that `session` is of this
@@ -163,17 +132,26 @@ impl DynamoStore {
         session: &SessionRef,
         pending: &PendingKey,
     ) -> Result<(), StoreError> {
-        let update = "SET #pendingSecret = :secret, #pendingSecretKeyId = :keyId, \
-                      #pendingEnrollmentId = :enrollment, #pendingExpiresAt = :expires, \
-                      #pendingGeneration = :pendingGeneration";
-        let values = vec![
+        let mut update = String::from(
+            "SET #pendingSecret = :secret, #pendingSecretKeyId = :keyId, \
+             #pendingEnrollmentId = :enrollment, #pendingExpiresAt = :expires, \
+             #pendingGeneration = :pendingGeneration",
+        );
+        let mut values = vec![
             (":secret", b(&pending.secret.blob)),
             (":keyId", s(&pending.secret.key_id)),
             (":enrollment", s(&pending.enrollment_id)),
             (":expires", n(pending.expires_at)),
             (":pendingGeneration", n(session.generation)),
         ];
-        self.update_if_live(key, session, update, None, values).await
+        match params_value(pending.params) {
+            Some(params) => {
+                update.push_str(", #pendingTotpParams = :params");
+                values.push((":params", params));
+            }
+            None => update.push_str(" REMOVE #pendingTotpParams"),
+        }
+        self.update_if_live(key, session, &update, None, values).await
     }
 
     /// `update_expression` on the user item, in one transaction with the
