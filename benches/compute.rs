@@ -113,7 +113,7 @@ fn main() {
 
     rows.measure("signup: secret + URL + QR PNG + base64", n(500), || {
         let secret = TotpSecret::generate().unwrap();
-        black_box(provision("Acme", login.as_str(), &secret).unwrap());
+        black_box(provision("Acme", login.as_str(), &secret, TotpParams::DEFAULT).unwrap());
     });
     let secret = TotpSecret::generate().unwrap();
     let binding = Binding {

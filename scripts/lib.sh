@@ -158,7 +158,7 @@ print(",".join(f"{p}:{given.get(p) or kept[p]}" for p in projects))' "$1" "$kept
 }
 
 # write_watch_env FILE: the variables the served functions see, from this
-# shell's PROJECT_ID, TOTP_ISSUER, TABLE_NAME, key files and DynamoDB endpoint,
+# shell's PROJECT_ID, TOTP_ISSUER, PROJECT_SETTINGS, TABLE_NAME, key files and DynamoDB endpoint,
 # with dummy AWS credentials (DynamoDB Local takes any; the shell's real ones
 # are never copied). FILE is 0600 before anything is written into it, even
 # where an older run left it readable by others.
@@ -170,8 +170,13 @@ write_watch_env() {
     for name in PROJECT_ID TOTP_ISSUER TABLE_NAME PENDING_TTL_SECONDS LOCKOUT_MAX_ATTEMPTS LOCKOUT_WINDOW_SECONDS \
       SESSION_TTL_SECONDS REFRESH_TTL_SECONDS LOCKOUT_DAILY_MAX_FAILURES LOCKOUT_DAILY_WINDOW_SECONDS ALLOWED_ORIGINS \
       AWS_ENDPOINT_URL_DYNAMODB AWS_REGION AWS_EC2_METADATA_DISABLED \
-      SIGNING_KEYS_FILE PUBLIC_KEYS_FILE ENCRYPTION_KEYS_FILE MANAGEMENT_KEYS_FILE RUST_LOG; do
-      if [ -n "${!name:-}" ]; then printf '%s="%s"\n' "$name" "${!name}"; fi
+      SIGNING_KEYS_FILE PUBLIC_KEYS_FILE ENCRYPTION_KEYS_FILE MANAGEMENT_KEYS_FILE RUST_LOG PROJECT_SETTINGS; do
+      # Double-quoted, with the value's own backslashes and quotes escaped
+      # (PROJECT_SETTINGS is JSON): the env file's dotenv reading undoes both.
+      if [ -n "${!name:-}" ]; then
+        local value=${!name//\\/\\\\}
+        printf '%s="%s"\n' "$name" "${value//\"/\\\"}"
+      fi
     done
     printf '%s\n' 'AWS_ACCESS_KEY_ID="local"' 'AWS_SECRET_ACCESS_KEY="local"'
   } >"$1"

@@ -61,6 +61,8 @@ session_ttl=6 refresh_ttl=3600
 # allow; the same page on another origin must be refused.
 web_port=$(free_port) blocked_web_port=$(free_port)
 web_origin="http://127.0.0.1:$web_port"
+# Bravo shows its own issuer (PROJECT_SETTINGS); Alpha the deployment's.
+PROJECT_SETTINGS='{"P2E2eProjectBravo": {"issuer": "totp-lambda e2e Bravo"}}' \
 ALLOWED_ORIGINS="$web_origin" PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" TOTP_ISSUER="totp-lambda e2e" TABLE_NAME="$table" \
   SESSION_TTL_SECONDS=$session_ttl REFRESH_TTL_SECONDS=$refresh_ttl \
   LOCKOUT_MAX_ATTEMPTS=5 SIGNING_KEYS_FILE="$keys/signing.json" ENCRYPTION_KEYS_FILE="$keys/encryption.json" \
@@ -73,13 +75,14 @@ wait_for_port "$port" 120 "cargo lambda watch"
 warm_functions "http://127.0.0.1:$port" P2E2eProjectAlpha
 TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectAlpha) TOTP_OTHER_MANAGEMENT_KEY=$(management_key P2E2eProjectBravo) \
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \
-TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
+TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl TOTP_EXPECTED_ISSUER="totp-lambda e2e" \
   .venv/bin/pytest tests/e2e -q -p no:cacheprovider
 echo "the official SDK and the published keys again, against the RS256 project"
 TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectBravo) TOTP_SIGNING_ALG=RS256 \
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectBravo \
-TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl \
-  .venv/bin/pytest tests/e2e/test_descope_sdk.py tests/e2e/test_http_flow.py::test_keys_endpoint -q -p no:cacheprovider
+TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl TOTP_EXPECTED_ISSUER="totp-lambda e2e Bravo" \
+  .venv/bin/pytest tests/e2e/test_descope_sdk.py tests/e2e/test_http_flow.py::test_keys_endpoint \
+  tests/e2e/test_http_flow.py::test_the_issuer_is_the_projects_own -q -p no:cacheprovider
 
 step "bench harness once (make bench's cold start and warm path; statuses only, no time is checked)"
 cargo build -q --bins

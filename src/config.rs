@@ -1,8 +1,10 @@
 //! Settings from the environment, read once per cold start.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::domain::ProjectId;
+use crate::settings::{self, ProjectSettings};
+use crate::totp::TotpParams;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -25,6 +27,9 @@ pub struct Config {
     /// Browser origins that may call the API (CORS), from `ALLOWED_ORIGINS`;
     /// empty: none. In AWS the HTTP API applies the same list (template.yaml).
     pub allowed_origins: Vec<String>,
+    /// What each project sets for itself (`PROJECT_SETTINGS`); the fields
+    /// above are the defaults of what it does not set.
+    pub project_settings: HashMap<ProjectId, ProjectSettings>,
 }
 
 pub const DEFAULT_PENDING_TTL_SECONDS: u64 = 600;
@@ -73,13 +78,10 @@ impl Config {
             return Err(ConfigError("PROJECT_ID names no project".into()));
         }
         let issuer = required("TOTP_ISSUER")?;
-        // Authenticator apps split the label on ':'; the issuer must not contain one.
-        if issuer.contains(':') || issuer.chars().any(char::is_control) || issuer.chars().count() > 64 {
-            return Err(ConfigError(
-                "TOTP_ISSUER must be at most 64 characters without ':'".into(),
-            ));
-        }
+        settings::check_issuer("TOTP_ISSUER", &issuer)?;
+        let project_settings = settings::parse(&get("PROJECT_SETTINGS").unwrap_or_default(), &projects)?;
         Ok(Config {
+            project_settings,
             table_name: required("TABLE_NAME")?,
             projects,
             issuer,
@@ -114,6 +116,24 @@ impl Config {
     pub fn serves(&self, raw_project: &str) -> Option<ProjectId> {
         ProjectId::parse(raw_project).filter(|p| self.projects.contains(p))
     }
+
+    fn settings_of(&self, project: &ProjectId) -> Option<&ProjectSettings> {
+        self.project_settings.get(project)
+    }
+
+    /// The issuer `project`'s users see in their authenticator apps.
+    pub fn issuer_of(&self, project: &ProjectId) -> &str {
+        self.settings_of(project)
+            .and_then(|s| s.issuer.as_deref())
+            .unwrap_or(&self.issuer)
+    }
+
+    /// The parameters of `project`'s new keys (sign-up, update).
+    pub fn totp_params_of(&self, project: &ProjectId) -> TotpParams {
+        self.settings_of(project)
+            .and_then(|s| s.totp)
+            .unwrap_or(TotpParams::DEFAULT)
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +156,24 @@ mod tests {
         assert_eq!(c.refresh_ttl_seconds, 2_419_200);
         assert!(c.serves("P1").is_some() && c.serves("P2").is_some());
         assert!(c.serves("P3").is_none() && c.serves("P1#x").is_none());
+    }
+
+    #[test]
+    fn each_project_takes_its_own_settings_and_the_rest_the_defaults() {
+        let mut vars = BASE.to_vec();
+        vars.push((
+            "PROJECT_SETTINGS",
+            r#"{"P1": {"issuer": "One Inc", "totpDigits": 8, "lockoutMaxAttempts": 3}}"#,
+        ));
+        let c = config(&vars).unwrap();
+        let (p1, p2) = (ProjectId::parse("P1").unwrap(), ProjectId::parse("P2").unwrap());
+        assert_eq!(c.issuer_of(&p1), "One Inc");
+        assert_eq!(c.issuer_of(&p2), "Acme");
+        assert_eq!(c.totp_params_of(&p1).digits, 8);
+        assert_eq!(c.totp_params_of(&p2), TotpParams::DEFAULT);
+        let mut vars = BASE.to_vec();
+        vars.push(("PROJECT_SETTINGS", r#"{"P9": {}}"#));
+        assert!(config(&vars).unwrap_err().0.contains("P9"));
     }
 
     #[test]

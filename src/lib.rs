@@ -18,6 +18,7 @@ pub mod recovery;
 pub mod secret_box;
 pub mod seed;
 pub mod service;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

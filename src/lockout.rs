@@ -9,6 +9,8 @@
 //! which therefore counts only wrong codes (and attempts still in flight).
 
 use crate::config::Config;
+use crate::domain::ProjectId;
+use crate::settings::ProjectSettings;
 use crate::store::{AttemptTake, Attempts, WindowStep};
 
 /// The limits, from configuration.
@@ -21,12 +23,19 @@ pub struct LockoutPolicy {
 }
 
 impl LockoutPolicy {
-    pub fn of(config: &Config) -> Self {
+    /// `project`'s limits: its own settings, else the deployment's.
+    pub fn of(config: &Config, project: &ProjectId) -> Self {
+        let own = config.project_settings.get(project);
+        let pick = |field: fn(&ProjectSettings) -> Option<u64>, default: u64| own.and_then(field).unwrap_or(default);
         LockoutPolicy {
-            short_limit: config.lockout_max_attempts,
-            short_window: config.lockout_window_seconds,
-            long_limit: config.lockout_daily_max_failures,
-            long_window: config.lockout_daily_window_seconds,
+            short_limit: own
+                .and_then(|s| s.lockout_max_attempts)
+                .unwrap_or(config.lockout_max_attempts),
+            short_window: pick(|s| s.lockout_window_seconds, config.lockout_window_seconds),
+            long_limit: own
+                .and_then(|s| s.lockout_daily_max_failures)
+                .unwrap_or(config.lockout_daily_max_failures),
+            long_window: pick(|s| s.lockout_daily_window_seconds, config.lockout_daily_window_seconds),
         }
     }
 }

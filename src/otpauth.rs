@@ -5,7 +5,7 @@ use base64::Engine as _;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use qrcodegen::{Mask, QrCode, QrCodeEcc, QrSegment, Version};
 
-use crate::totp::{DIGITS, PERIOD_SECONDS};
+use crate::totp::TotpParams;
 
 /// 160 bits: RFC 4226's recommended length and what every app expects.
 pub const SECRET_BYTES: usize = 20;
@@ -58,12 +58,15 @@ pub fn percent_encode(raw: &str) -> String {
 }
 
 /// `otpauth://totp/Issuer:account?secret=…&issuer=Issuer&…`, each label part
-/// percent-encoded, the parameters every authenticator app honours stated.
-pub fn provisioning_url(issuer: &str, account: &str, key_base32: &str) -> String {
+/// percent-encoded, the key's parameters stated.
+pub fn provisioning_url(issuer: &str, account: &str, key_base32: &str, params: TotpParams) -> String {
     let issuer = percent_encode(issuer);
     format!(
-        "otpauth://totp/{issuer}:{account}?secret={key_base32}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={PERIOD_SECONDS}",
+        "otpauth://totp/{issuer}:{account}?secret={key_base32}&issuer={issuer}&algorithm={algorithm}&digits={digits}&period={period}",
         account = percent_encode(account),
+        algorithm = params.algorithm.name(),
+        digits = params.digits,
+        period = params.period,
     )
 }
 
@@ -145,9 +148,14 @@ pub fn qr_png(text: &str) -> Result<Vec<u8>, QrError> {
 }
 
 /// The key three ways, for an issuer and an account (the loginId).
-pub fn provision(issuer: &str, account: &str, secret: &TotpSecret) -> Result<Provisioning, QrError> {
+pub fn provision(
+    issuer: &str,
+    account: &str,
+    secret: &TotpSecret,
+    params: TotpParams,
+) -> Result<Provisioning, QrError> {
     let key = secret.base32();
-    let url = provisioning_url(issuer, account, &key);
+    let url = provisioning_url(issuer, account, &key, params);
     let png = qr_png(&url)?;
     Ok(Provisioning {
         image_png_base64: base64::engine::general_purpose::STANDARD.encode(png),
@@ -182,11 +190,19 @@ mod tests {
 
     #[test]
     fn url_encodes_label_parts_and_repeats_issuer() {
-        let url = provisioning_url("Acme Corp", "alice@example.com", "JBSWY3DPEHPK3PXP");
+        let url = provisioning_url(
+            "Acme Corp",
+            "alice@example.com",
+            "JBSWY3DPEHPK3PXP",
+            TotpParams::DEFAULT,
+        );
         assert_eq!(
             url,
             "otpauth://totp/Acme%20Corp:alice%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Acme%20Corp&algorithm=SHA1&digits=6&period=30"
         );
+        let params = TotpParams::new(crate::totp::Algorithm::Sha512, 8, 60).unwrap();
+        let url = provisioning_url("A", "b", "JBSWY3DPEHPK3PXP", params);
+        assert!(url.ends_with("&algorithm=SHA512&digits=8&period=60"), "{url}");
     }
 
     #[test]

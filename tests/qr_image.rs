@@ -27,7 +27,7 @@ fn every_code_decodes_to_its_url() {
     for (i, account) in accounts.iter().cycle().take(60).enumerate() {
         let secret = TotpSecret::generate().unwrap();
         let issuer = if i % 2 == 0 { "Acme Test" } else { "A" };
-        let provisioning = provision(issuer, account, &secret).unwrap();
+        let provisioning = provision(issuer, account, &secret, totp_lambda::totp::TotpParams::DEFAULT).unwrap();
         assert_eq!(decode_qr(&provisioning.image_png_base64), provisioning.url, "{account}");
     }
 }
@@ -36,7 +36,13 @@ fn every_code_decodes_to_its_url() {
 fn a_typical_code_is_under_one_kib_and_160_to_300_px_wide() {
     for _ in 0..20 {
         let secret = TotpSecret::generate().unwrap();
-        let provisioning = provision("Acme Test", "alice@example.com", &secret).unwrap();
+        let provisioning = provision(
+            "Acme Test",
+            "alice@example.com",
+            &secret,
+            totp_lambda::totp::TotpParams::DEFAULT,
+        )
+        .unwrap();
         let (bytes, width) = png_size(&provisioning.image_png_base64);
         assert!(bytes <= 1024, "{bytes} bytes");
         assert!((160..=300).contains(&width), "{width} px");

@@ -82,6 +82,7 @@ async fn a_re_signup_between_read_and_write_makes_the_completion_fail() {
                 profile: Default::default(),
                 sso_app_id: None,
                 expires_at: expires,
+                params: totp_lambda::totp::TotpParams::DEFAULT,
             };
             store.put_pending_signup(&again).await
         },

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use lambda_http::http::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn signup_returns_the_key_three_ways() {
@@ -263,4 +263,73 @@ async fn creating_the_table_again_is_fine_and_a_refused_creation_is_an_error() {
     // DynamoDB table names are 3 to 255 characters.
     let refused = totp_lambda::store::dynamo::ensure_table(&h.client, "ab").await;
     assert!(refused.is_err(), "{refused:?}");
+}
+
+#[tokio::test]
+async fn each_project_shows_its_own_issuer_and_uses_its_own_key_parameters_and_limits() {
+    let h = Harness::with_config(|c| {
+        let document = json!({PROJECT: {"issuer": "Project A Inc", "totpAlgorithm": "SHA256", "totpDigits": 8,
+                                        "totpPeriod": 60, "lockoutMaxAttempts": 2}});
+        c.project_settings = totp_lambda::settings::parse(&document.to_string(), &c.projects).unwrap();
+    })
+    .await;
+    let (status, a) = h.signup("set@example.com").await;
+    assert_eq!(status, 200, "{a}");
+    let url = a["provisioningURL"].as_str().unwrap();
+    assert!(
+        url.starts_with("otpauth://totp/Project%20A%20Inc:set%40example.com?"),
+        "{url}"
+    );
+    assert!(
+        url.ends_with("&issuer=Project%20A%20Inc&algorithm=SHA256&digits=8&period=60"),
+        "{url}"
+    );
+    assert_eq!(
+        decode_qr(a["image"].as_str().unwrap()),
+        url,
+        "the QR code says the same"
+    );
+    let key = a["key"].as_str().unwrap();
+    let (status, body) = h
+        .verify("set@example.com", &code_with(key, h.now(), "SHA256", 8, 60))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Two wrong codes lock this project's user out; the other project keeps five.
+    for _ in 0..2 {
+        assert_eq!(h.verify("set@example.com", "00000000").await.0, 401);
+    }
+    assert_eq!(h.verify("set@example.com", "00000000").await.0, 429);
+    h.advance(h.app.config.lockout_window_seconds + 1);
+
+    let (status, b) = h.signup_in(OTHER_PROJECT, "set@example.com").await;
+    assert_eq!(status, 200);
+    let url = b["provisioningURL"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("otpauth://totp/{}:", ISSUER.replace(' ', "%20"))),
+        "{url}"
+    );
+    assert!(url.ends_with("&algorithm=SHA1&digits=6&period=30"), "{url}");
+    for _ in 0..4 {
+        assert_eq!(h.verify_in(OTHER_PROJECT, "set@example.com", "000000").await.0, 401);
+    }
+    // An update in project A gives a key of A's parameters, which then signs in.
+    let (_, signed_in) = h
+        .verify("set@example.com", &code_with(key, h.now(), "SHA256", 8, 60))
+        .await;
+    let refresh = refresh_of(&signed_in);
+    assert!(!refresh.is_empty(), "{signed_in}");
+    let (status, updated) = h
+        .update(&bearer(&format!("{PROJECT}:{refresh}")), "set@example.com")
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert!(updated["provisioningURL"]
+        .as_str()
+        .unwrap()
+        .ends_with("digits=8&period=60"));
+    h.advance(120);
+    let new_key = updated["key"].as_str().unwrap();
+    let (status, body) = h
+        .verify("set@example.com", &code_with(new_key, h.now(), "SHA256", 8, 60))
+        .await;
+    assert_eq!(status, 200, "{body}");
 }

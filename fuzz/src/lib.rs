@@ -309,7 +309,12 @@ pub fn otpauth_qr(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let (issuer, account) = text.split_once('\0').unwrap_or(("Fuzz Inc", &text));
     let secret = TotpSecret::from_bytes((0..20u8).map(|i| i.wrapping_mul(data.len() as u8)).collect());
-    let url = totp_lambda::otpauth::provisioning_url(issuer, account, &secret.base32());
+    let url = totp_lambda::otpauth::provisioning_url(
+        issuer,
+        account,
+        &secret.base32(),
+        totp_lambda::totp::TotpParams::DEFAULT,
+    );
     assert!(url.bytes().all(|b| b.is_ascii_graphic()), "{url}");
     let (label, query) = url
         .strip_prefix("otpauth://totp/")
@@ -320,7 +325,7 @@ pub fn otpauth_qr(data: &[u8]) {
         .expect("UTF-8");
     assert_eq!(decoded, format!("{issuer}:{account}"));
     assert!(query.starts_with(&format!("secret={}&", secret.base32())), "{url}");
-    match provision(issuer, account, &secret) {
+    match provision(issuer, account, &secret, totp_lambda::totp::TotpParams::DEFAULT) {
         Ok(p) => {
             assert_eq!(p.url, url);
             assert_eq!(p.key, secret.base32());

@@ -57,8 +57,13 @@ fn binding<'a>(key: &'a UserKey, field: Field, enrollment_id: &'a str) -> Bindin
     }
 }
 
-fn provision(issuer: &str, login_id: &LoginId, secret: &TotpSecret) -> Result<Provisioning, Error> {
-    otpauth::provision(issuer, login_id.as_str(), secret).map_err(|e| match e {
+fn provision(
+    issuer: &str,
+    login_id: &LoginId,
+    secret: &TotpSecret,
+    params: totp::TotpParams,
+) -> Result<Provisioning, Error> {
+    otpauth::provision(issuer, login_id.as_str(), secret, params).map_err(|e| match e {
         // Only an extreme loginId makes the URL too long for a QR code.
         QrError::TooLong => Error::InvalidArgument("loginId"),
         QrError::Png => internal("png encoding failed"),
@@ -99,8 +104,10 @@ impl<S: Store> App<S> {
             login_id: request.login_id,
         };
         let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
+        // The project's own issuer and key parameters, or the deployment's.
+        let params = self.config.totp_params_of(&key.project);
         // Everything that can fail on input is done before anything is written.
-        let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
+        let provisioning = provision(self.config.issuer_of(&key.project), &key.login_id, &secret, params)?;
         let enrollment_id = random_id("E", 16)?;
         let enrollment = NewEnrollment {
             secret: self.seal(&key, Field::Secret, &enrollment_id, &secret)?,
@@ -108,6 +115,7 @@ impl<S: Store> App<S> {
             profile: request.profile,
             sso_app_id: request.sso_app_id,
             expires_at: now + self.config.pending_ttl_seconds,
+            params,
             key,
         };
         match self.store.put_pending_signup(&enrollment).await {
@@ -141,7 +149,7 @@ impl<S: Store> App<S> {
     /// same write removes an expired pending key. Returns the attempt's id,
     /// which the success write, if any, records.
     pub(super) async fn take_attempt(&self, key: &UserKey, record: &UserRecord, now: u64) -> Result<String, Error> {
-        let policy = LockoutPolicy::of(&self.config);
+        let policy = LockoutPolicy::of(&self.config, &key.project);
         let attempt_id = random_id("A", 10)?;
         let (mut observed, mut expired) = (record.attempts, expired_pending(record, now));
         for _ in 0..ATTEMPT_RETRIES {
@@ -340,14 +348,15 @@ impl<S: Store> App<S> {
         let key = UserKey { project, login_id };
         self.record_of_session(&key, &token).await?;
         let secret = TotpSecret::generate().map_err(|_| internal("random source failed"))?;
-        let provisioning = provision(&self.config.issuer, &key.login_id, &secret)?;
+        let params = self.config.totp_params_of(&key.project);
+        let provisioning = provision(self.config.issuer_of(&key.project), &key.login_id, &secret, params)?;
         let enrollment_id = random_id("E", 16)?;
         let pending = PendingKey {
             secret: self.seal(&key, Field::PendingSecret, &enrollment_id, &secret)?,
             enrollment_id,
             expires_at: now + self.config.pending_ttl_seconds,
             generation: Some(token.generation),
-            params: totp::TotpParams::DEFAULT,
+            params,
         };
         match self.store.put_pending_key(&key, &token.session(), &pending).await {
             Ok(()) => Ok(provisioning),

@@ -275,6 +275,8 @@ pub struct NewEnrollment {
     pub profile: Profile,
     pub sso_app_id: Option<String>,
     pub expires_at: u64,
+    /// How the new key makes its codes (the project's choice).
+    pub params: TotpParams,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import time
+import urllib.parse
 import uuid
 
 import pyotp
@@ -148,6 +149,19 @@ def test_signup_verify_flow(api, settings, jwks, tmp_path):
     assert again["user"]["userId"] == user["userId"]
     assert again["user"]["createdTime"] == user["createdTime"]
     assert clock.waits <= 1
+
+
+def test_the_issuer_is_the_projects_own(api):
+    """make test gives each project its own issuer (PROJECT_SETTINGS for the
+    second one) and says which through TOTP_EXPECTED_ISSUER."""
+    expected = os.environ.get("TOTP_EXPECTED_ISSUER", "")
+    assert expected, "TOTP_EXPECTED_ISSUER must name the issuer the server shows for this project"
+    login_id = new_login_id()
+    resp = api.signup(login_id)
+    assert resp.status_code == 200, resp.text
+    url = resp.json()["provisioningURL"]
+    issuer = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["issuer"]
+    assert issuer == [expected], url
 
 
 def test_keys_endpoint(api, settings):

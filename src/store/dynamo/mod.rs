@@ -261,6 +261,9 @@ impl Store for DynamoStore {
         if let Some(app) = &e.sso_app_id {
             request = request.item(attr::SSO_APP_ID, s(app));
         }
+        if let Some(params) = params_value(e.params) {
+            request = request.item(attr::TOTP_PARAMS, params);
+        }
         request.send().await.map(|_| ()).map_err(classify)
     }
 
