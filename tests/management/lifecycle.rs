@@ -519,3 +519,39 @@ async fn try_refresh_answers_refresh_with_a_live_session_and_nothing_without_one
     let (status, body) = h.session("try-refresh", "a.b.c").await;
     assert_eq!((status, body), (200, json!({})));
 }
+
+#[tokio::test]
+async fn users_registered_before_the_index_are_found_after_the_backfill() {
+    let h = Harness::new().await;
+    let (_, signed_in) = h.register("old@example.com").await;
+    let user_id = signed_in["user"]["userId"].as_str().unwrap().to_owned();
+    // As an older version left it: no project attribute, no pointer.
+    set_attributes(&h, "old@example.com", &[], &["project"]).await;
+    h.client
+        .delete_item()
+        .table_name(&h.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{PROJECT}|uid|{user_id}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    h.signup("pending@example.com").await;
+    assert_eq!(load_by_id(&h, &user_id).await.0, 404);
+    let (_, found) = search(&h, json!({})).await;
+    assert_eq!(login_ids(&found), Vec::<String>::new());
+
+    let backfill = totp_lambda::store::dynamo::backfill_user_index;
+    assert_eq!(
+        backfill(&h.client, &h.table).await.unwrap(),
+        1,
+        "the pending sign-up is no user"
+    );
+    assert_eq!(load_by_id(&h, &user_id).await.0, 200);
+    let (_, found) = search(&h, json!({})).await;
+    assert_eq!(login_ids(&found), ["old@example.com"]);
+    let before = h.scan().await;
+    assert_eq!(backfill(&h.client, &h.table).await.unwrap(), 0, "nothing left to do");
+    assert_eq!(h.scan().await, before);
+}

@@ -25,6 +25,8 @@ mod recovery;
 mod sessions;
 mod users;
 
+pub use users::backfill_user_index;
+
 /// The attributes of a pending key, for a REMOVE clause: every write that
 /// ends the user's sessions (or promotes or retires the key) names them all.
 const PENDING_KEY: &str = "#pendingSecret, #pendingSecretKeyId, #pendingEnrollmentId, #pendingExpiresAt, \

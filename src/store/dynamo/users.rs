@@ -321,3 +321,74 @@ impl DynamoStore {
         Ok(users)
     }
 }
+
+/// Users registered before the userId pointer and the `byProject` index
+/// existed have neither: this gives each registered user without `project`
+/// both, in one transaction per user conditioned on the user read (so a
+/// user deleted or re-created meanwhile is left alone). A full scan, run
+/// once after upgrading (`cargo run --example backfill_users`); running it
+/// again finds nothing to do. Returns how many users it completed.
+pub async fn backfill_user_index(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<u64, StoreError> {
+    let store = DynamoStore::new(client.clone(), table);
+    let mut done = 0;
+    let mut start = None;
+    loop {
+        let output = client
+            .scan()
+            .table_name(table)
+            .filter_expression("#status = :registered AND attribute_not_exists(#project)")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#project", attr::PROJECT)
+            .expression_attribute_values(":registered", s(REGISTERED))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        for item in output.items.unwrap_or_default().into_iter().map(Item) {
+            let (Some(pk), Some(user_id)) = (item.string(attr::PK)?, item.string(attr::USER_ID)?) else {
+                continue;
+            };
+            // Project ids are letters and digits, so the first '#' splits.
+            let Some((project, login_id)) = pk.split_once('#') else {
+                continue;
+            };
+            let (Some(project), Ok(login_id)) =
+                (ProjectId::parse(project), crate::domain::LoginId::parse(Some(login_id)))
+            else {
+                continue;
+            };
+            let key = UserKey { project, login_id };
+            let same_user = "#userId = :userId AND attribute_not_exists(#project)";
+            let set = "SET #project = :project";
+            let (names, values) = bindings(
+                &[set, same_user],
+                vec![(":userId", s(&user_id)), (":project", s(key.project.as_str()))],
+            );
+            let update = Update::builder()
+                .table_name(table)
+                .key(attr::PK, DynamoStore::pk(&key))
+                .update_expression(set)
+                .condition_expression(same_user)
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(invalid)?;
+            match store
+                .transact([
+                    TransactWriteItem::builder().update(update).build(),
+                    store.pointer_put(&key, &user_id)?,
+                ])
+                .await
+            {
+                Ok(()) => done += 1,
+                // Changed since the scan read it: whatever wrote it wrote both.
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        start = output.last_evaluated_key;
+        if start.is_none() {
+            return Ok(done);
+        }
+    }
+}
