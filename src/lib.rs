@@ -7,6 +7,7 @@
 //! `src/bin/*` Lambda functions call.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -267,8 +267,8 @@ async fn an_attempt_counted_between_read_and_write_is_counted_against_the_limit(
             long: WindowStep::Continue { start: long_start },
             long_limit: 20,
         };
-        store.take_attempt(&key, "A-competitor-1", &take, None).await?;
-        store.take_attempt(&key, "A-competitor-2", &take, None).await
+        store.take_attempt(&key, "A-competitor-1", &take, None, false).await?;
+        store.take_attempt(&key, "A-competitor-2", &take, None, false).await
     }));
     let (status, body) = call_verify(
         &racing,
@@ -306,7 +306,7 @@ async fn a_window_opened_between_read_and_write_is_joined_not_reset() {
                 },
                 long_limit: 20,
             };
-            store.take_attempt(&key, "A-competitor", &take, None).await
+            store.take_attempt(&key, "A-competitor", &take, None, false).await
         },
     ));
     let (status, _) = call_verify(

@@ -115,9 +115,14 @@ async fn logout_revokes_that_token_everywhere_and_only_that_token() {
         &(exp + totp_lambda::tokens::LEEWAY_SECONDS + 60).to_string()
     );
     assert_eq!(
+        revocations[0]["userId"].as_s().unwrap(),
+        first["user"]["userId"].as_str().unwrap(),
+        "whose token it was, for the audit trail"
+    );
+    assert_eq!(
         revocations[0].len(),
-        2,
-        "a revocation holds nothing but its key and expiry"
+        3,
+        "a revocation holds nothing but its key, expiry and user"
     );
 }
 

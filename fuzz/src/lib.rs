@@ -37,7 +37,14 @@ impl Store for Down {
     async fn put_pending_signup(&self, _: &NewEnrollment) -> Result<(), StoreError> {
         down()
     }
-    async fn take_attempt(&self, _: &UserKey, _: &str, _: &AttemptTake, _: Option<&str>) -> Result<(), StoreError> {
+    async fn take_attempt(
+        &self,
+        _: &UserKey,
+        _: &str,
+        _: &AttemptTake,
+        _: Option<&str>,
+        _: bool,
+    ) -> Result<(), StoreError> {
         down()
     }
     async fn complete_signup(&self, _: &UserKey, _: &str, _: &str, _: u64, _: &str, _: u64) -> Result<u64, StoreError> {

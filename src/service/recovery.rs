@@ -11,7 +11,7 @@ use crate::domain::{Code, LoginId, ProjectId};
 use crate::error::Error;
 use crate::recovery::{self, RecoveryCode};
 use crate::secret_box::Field;
-use crate::store::{RecoveryCodeSet, RecoveryRedemption, SignIn, Store, StoreError, UserKey};
+use crate::store::{RecoveryCodeSet, RecoveryRedemption, SignIn, Store, StoreError, UserKey, UserRecord};
 use crate::totp;
 
 /// A redemption request after validation.
@@ -38,18 +38,21 @@ impl<S: Store> App<S> {
         let token = self.refresh_token(&project, refresh_jwt, now)?;
         let key = UserKey { project, login_id };
         let record = self.record_of_session(&key, &token).await?;
-        let attempt = self.take_attempt(&key, &record, now).await?;
         // Only the user's current key proves it is them (not a pending one).
-        let Some(sealed) = &record.secret else {
-            return Err(Error::WrongCode);
+        let step = match &record.secret {
+            Some(sealed) => {
+                let opened = self
+                    .open(&key, Field::Secret, &record.enrollment_id, sealed)
+                    .map_err(|_| internal("a stored secret does not decrypt"))?;
+                totp::matching_step(record.totp_params, opened.secret.as_bytes(), code.as_str(), now)
+                    .map(|step| record.totp_params.replay_counter(step))
+                    .filter(|counter| record.accepts_step(*counter))
+            }
+            None => None,
         };
-        let opened = self
-            .open(&key, Field::Secret, &record.enrollment_id, sealed)
-            .map_err(|_| internal("a stored secret does not decrypt"))?;
-        let step = totp::matching_step(record.totp_params, opened.secret.as_bytes(), code.as_str(), now)
-            .map(|step| record.totp_params.replay_counter(step))
-            .filter(|counter| record.accepts_step(*counter))
-            .ok_or(Error::WrongCode)?;
+        // Checked first so the counting write can say it was wrong; answered after.
+        let attempt = self.take_attempt(&key, &record, now, step.is_none()).await?;
+        let step = step.ok_or(Error::WrongCode)?;
         let codes = recovery::generate_set().map_err(|_| internal("random source failed"))?;
         let (key_id, hashing_key) = self
             .secret_box()?
@@ -96,21 +99,11 @@ impl<S: Store> App<S> {
             login_id: request.login_id,
         };
         let record = self.signable_record(&key, now).await?;
-        let attempt = self.take_attempt(&key, &record, now).await?;
+        let found = self.matching_recovery_code(&key, &record, &request.code)?;
+        // Checked first so the counting write can say it was wrong; answered after.
+        let attempt = self.take_attempt(&key, &record, now, found.is_none()).await?;
         let user = UserView::of(&key.login_id, &record).ok_or(Error::WrongCode)?;
-        let stored_key = record.recovery_key_id.as_deref().ok_or(Error::WrongCode)?;
-        // Hashed under an encryption key since removed: those codes can no
-        // longer be checked (the codes themselves are never stored).
-        let (key_id, hashing_key) = self.secret_box()?.recovery_key(Some(stored_key)).map_err(|_| {
-            tracing::warn!(
-                key_id = stored_key,
-                "recovery codes hashed under a key this function does not hold"
-            );
-            Error::WrongCode
-        })?;
-        let candidate = recovery::hash(hashing_key, &key.project, &key.login_id, &request.code)
-            .ok_or_else(|| internal("hashing a recovery code failed"))?;
-        let hash = recovery::find(&record.recovery_codes, &candidate).ok_or(Error::WrongCode)?;
+        let (hash, key_id) = found.ok_or(Error::WrongCode)?;
         let redemption = RecoveryRedemption {
             attempt_id: &attempt,
             hash,
@@ -128,6 +121,30 @@ impl<S: Store> App<S> {
             amr: vec![AMR_RECOVERY_CODE.to_owned()],
         };
         self.issue_tokens(&key.project, user, false, claims, generation, now)
+    }
+
+    /// The stored hash `code` matches, and the key that made it, if any.
+    fn matching_recovery_code<'r>(
+        &self,
+        key: &UserKey,
+        record: &'r UserRecord,
+        code: &RecoveryCode,
+    ) -> Result<Option<(&'r str, &str)>, Error> {
+        let Some(stored_key) = record.recovery_key_id.as_deref() else {
+            return Ok(None);
+        };
+        // Hashed under an encryption key since removed: those codes can no
+        // longer be checked (the codes themselves are never stored).
+        let Ok((key_id, hashing_key)) = self.secret_box()?.recovery_key(Some(stored_key)) else {
+            tracing::warn!(
+                key_id = stored_key,
+                "recovery codes hashed under a key this function does not hold"
+            );
+            return Ok(None);
+        };
+        let candidate = recovery::hash(hashing_key, &key.project, &key.login_id, code)
+            .ok_or_else(|| internal("hashing a recovery code failed"))?;
+        Ok(recovery::find(&record.recovery_codes, &candidate).map(|hash| (hash.as_str(), key_id)))
     }
 
     /// POST /v1/mgmt/user/recovery-codes/delete: the user's codes are gone.

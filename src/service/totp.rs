@@ -148,7 +148,13 @@ impl<S: Store> App<S> {
     /// even looked at, so parallel guesses cannot exceed the limit. The
     /// same write removes an expired pending key. Returns the attempt's id,
     /// which the success write, if any, records.
-    pub(super) async fn take_attempt(&self, key: &UserKey, record: &UserRecord, now: u64) -> Result<String, Error> {
+    pub(super) async fn take_attempt(
+        &self,
+        key: &UserKey,
+        record: &UserRecord,
+        now: u64,
+        wrong: bool,
+    ) -> Result<String, Error> {
         let policy = LockoutPolicy::of(&self.config, &key.project);
         let attempt_id = random_id("A", 10)?;
         let (mut observed, mut expired) = (record.attempts, expired_pending(record, now));
@@ -157,7 +163,7 @@ impl<S: Store> App<S> {
                 AttemptPlan::Locked { retry_after } => return Err(Error::LockedOut { retry_after }),
                 AttemptPlan::Take(take) => {
                     self.store
-                        .take_attempt(key, &attempt_id, &take, expired.as_deref())
+                        .take_attempt(key, &attempt_id, &take, expired.as_deref(), wrong)
                         .await
                 }
             };
@@ -226,7 +232,6 @@ impl<S: Store> App<S> {
         } else {
             self.signable_record(&key, now).await?
         };
-        let attempt = self.take_attempt(&key, &record, now).await?;
 
         let code = request.code.as_str();
         let current = match &record.secret {
@@ -265,6 +270,14 @@ impl<S: Store> App<S> {
         // Steps compare as replay counters, one scale whatever the key's period.
         // A step not newer than the last accepted one is a replay: same answer as a wrong code.
         let fresh = |counter: Option<u64>| counter.filter(|c| record.accepts_step(*c));
+        // The code is checked before its attempt is counted, so that the
+        // counting write can say it was wrong (the audit trail reads it);
+        // no answer is given before the attempt is counted.
+        let matched = fresh(current_step).is_some()
+            || (matches!(record.status, Status::Registered { .. })
+                && pending.is_some()
+                && fresh(pending_step).is_some());
+        let attempt = self.take_attempt(&key, &record, now, !matched).await?;
 
         let (user_id, created_time, first_seen, generation) =
             match (&record.status, fresh(current_step), fresh(pending_step), &pending) {

@@ -312,13 +312,16 @@ pub trait Store: Send + Sync {
     /// plan again only if it is not there. With
     /// `expired_pending`, the expired pending key of that enrollment id is
     /// removed in the same write, so no stale secret (nor the id of an old
-    /// encryption key) lingers on the item.
+    /// encryption key) lingers on the item. With `wrong` (the code was
+    /// checked first and matched nothing) the write also records the
+    /// attempt as the last failed one, which the audit trail reads.
     fn take_attempt(
         &self,
         key: &UserKey,
         attempt_id: &str,
         take: &AttemptTake,
         expired_pending: Option<&str>,
+        wrong: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Pending → registered, if the pending sign-up is still the one whose

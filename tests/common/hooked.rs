@@ -58,9 +58,10 @@ impl<H: Hook> Store for Hooked<H> {
         id: &str,
         take: &AttemptTake,
         expired: Option<&str>,
+        wrong: bool,
     ) -> Result<(), StoreError> {
         self.hook.before(Op::TakeAttempt, key, &self.inner).await?;
-        self.inner.take_attempt(key, id, take, expired).await
+        self.inner.take_attempt(key, id, take, expired, wrong).await
     }
     async fn complete_signup(
         &self,

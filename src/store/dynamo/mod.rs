@@ -275,8 +275,12 @@ impl Store for DynamoStore {
         attempt_id: &str,
         take: &AttemptTake,
         expired_pending: Option<&str>,
+        wrong: bool,
     ) -> Result<(), StoreError> {
         let mut sets = Vec::new();
+        if wrong {
+            sets.push("#lastFailedAttemptId = :attemptId".to_owned());
+        }
         let mut adds = Vec::new();
         // An SDK retry of a write that landed must not count the attempt again.
         let mut conditions = vec!["attribute_exists(#pk) AND NOT contains(#attemptIds, :attemptId)".to_owned()];

@@ -105,6 +105,8 @@ impl DynamoStore {
             .table_name(&self.table)
             .item(attr::PK, s(&Self::revoked_token_key(key, &session.token_id)))
             .item(attr::EXPIRES_AT, n(expires_at))
+            // Whose token it was, for the audit trail's Logout.
+            .item(attr::USER_ID, s(&session.user_id))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", attr::PK);
         self.transact([
