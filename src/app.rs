@@ -140,6 +140,9 @@ pub enum Function {
     /// Support's tools and user creation: seals imported seeds, signs
     /// nothing (its own keys: [`management_keys`]).
     Management,
+    /// The audit trail from the table's stream: no key material but the
+    /// management document's audit key, for the loginId hash.
+    Audit,
 }
 
 impl Function {
@@ -157,7 +160,7 @@ impl Function {
         match self {
             Function::Verify | Function::Sessions => Some(TokenKeysDocument::Signing),
             Function::Update | Function::Keys => Some(TokenKeysDocument::Public),
-            Function::Signup | Function::Management => None,
+            Function::Signup | Function::Management | Function::Audit => None,
         }
     }
 }
@@ -194,6 +197,14 @@ pub async fn management_keys(sdk: &SdkConfig) -> Result<ManagementKeys, BoxError
     )?)
 }
 
+/// The audit feed of the configuration: its EventBridge bus, if one is named.
+pub fn audit_feed(sdk: &SdkConfig, config: &Config) -> Option<crate::feed::EventBus> {
+    config.audit_event_bus_name.as_ref().map(|bus| crate::feed::EventBus {
+        client: aws_sdk_eventbridge::Client::new(sdk),
+        bus_name: bus.clone(),
+    })
+}
+
 /// The App of one function, holding only the keys that function uses.
 pub async fn from_env(function: Function) -> Result<App<DynamoStore>, BoxError> {
     build(function, &sdk_config().await).await
@@ -215,7 +226,8 @@ pub async fn build_from(function: Function, sdk: &SdkConfig, get: Lookup<'_>) ->
     };
     // In AWS each document is a Secrets Manager round trip: fetch them together.
     let (secret_box, tokens) = tokio::try_join!(encryption_keys, token_keys_from(function, sdk, &config, get))?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone())
+        .with_audit_table(config.audit_table_name.clone());
     Ok(App {
         config,
         store,

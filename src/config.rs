@@ -27,6 +27,13 @@ pub struct Config {
     /// Browser origins that may call the API (CORS), from `ALLOWED_ORIGINS`;
     /// empty: none. In AWS the HTTP API applies the same list (template.yaml).
     pub allowed_origins: Vec<String>,
+    /// The audit table (`AUDIT_TABLE_NAME`): the audit function writes it,
+    /// management's audit search reads it; other functions have none.
+    pub audit_table_name: Option<String>,
+    /// How long audit records live (`AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u64,
+    /// An EventBridge bus each audit record is also put on (`AUDIT_EVENT_BUS_NAME`).
+    pub audit_event_bus_name: Option<String>,
     /// What each project sets for itself (`PROJECT_SETTINGS`); the fields
     /// above are the defaults of what it does not set.
     pub project_settings: HashMap<ProjectId, ProjectSettings>,
@@ -40,6 +47,8 @@ pub const DEFAULT_LOCKOUT_DAILY_WINDOW_SECONDS: u64 = 86_400;
 pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 600;
 pub const DEFAULT_REFRESH_TTL_SECONDS: u64 = 4 * 7 * 24 * 3600;
 pub const DEFAULT_UPDATE_FRESHNESS_SECONDS: u64 = 300;
+/// Descope keeps 30 days; a security review usually asks for a year and more.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 400;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration: {0}")]
@@ -80,8 +89,12 @@ impl Config {
         let issuer = required("TOTP_ISSUER")?;
         settings::check_issuer("TOTP_ISSUER", &issuer)?;
         let project_settings = settings::parse(&get("PROJECT_SETTINGS").unwrap_or_default(), &projects)?;
+        let optional = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         Ok(Config {
             project_settings,
+            audit_table_name: optional("AUDIT_TABLE_NAME"),
+            audit_retention_days: number("AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS, 1..=3650)?,
+            audit_event_bus_name: optional("AUDIT_EVENT_BUS_NAME"),
             table_name: required("TABLE_NAME")?,
             projects,
             issuer,

@@ -3,6 +3,8 @@
 //! lands between a sign-in's read and its write. (The audit line has a test
 //! binary of its own: tests/management_audit.rs.)
 
+#[path = "management/audit.rs"]
+mod audit;
 mod common;
 #[path = "management/lifecycle.rs"]
 mod lifecycle;

@@ -109,6 +109,12 @@ impl Store for Down {
     async fn redeem_sign_in_link(&self, _: &UserKey, _: &SignInLink, _: u64, _: u64) -> Result<(), StoreError> {
         down()
     }
+    async fn put_audit_record(&self, _: &AuditRecord) -> Result<(), StoreError> {
+        down()
+    }
+    async fn search_audit(&self, _: &ProjectId, _: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        down()
+    }
     async fn create_user(&self, _: &NewUser) -> Result<(), StoreError> {
         down()
     }
@@ -187,7 +193,8 @@ fn world() -> &'static World {
 /// `fuzz-management-key-0123456789abcdef`.
 const MANAGEMENT_KEY_SHA256: &str = "153c36678b25c9b9317a114ce39f47e48a27ed091b13c7982475b7f5f319c912";
 
-const PATHS: [&str; 18] = [
+// Append only: a seed's first byte names its path by index.
+const PATHS: [&str; 24] = [
     "/v1/auth/totp/signup",
     "/v1/auth/totp/verify",
     "/v1/auth/totp/update",
@@ -206,12 +213,19 @@ const PATHS: [&str; 18] = [
     "/v1/auth/totp/recovery",
     "/v1/auth/totp/recovery-codes",
     "/v1/mgmt/user/recovery-codes/delete",
+    "/v1/mgmt/user/create",
+    "/v1/mgmt/user/create/batch",
+    "/v1/mgmt/user/delete/batch",
+    "/v1/mgmt/user/update/status",
+    "/v2/mgmt/user/search",
+    "/v1/auth/try-refresh",
 ];
 const METHODS: [&str; 5] = ["POST", "GET", "OPTIONS", "PUT", "PROPFIND"];
 
 /// Input layout: byte 0 picks the path, byte 1 the method and whether an
 /// Origin header is sent; then the Authorization value up to the first
-/// newline, the `?loginId=` value up to the next, and the body.
+/// newline, the `?loginId=` value up to the next (`userId=<id>` there asks
+/// for `?userId=` instead), and the body.
 /// Returns the status answered.
 pub fn http_request(data: &[u8]) -> Option<u16> {
     let [path_byte, method_byte, rest @ ..] = data else {
@@ -242,9 +256,13 @@ pub fn http_request(data: &[u8]) -> Option<u16> {
     let request: Request = builder.body(body).expect("a request");
     let request = {
         use lambda_http::RequestExt as _;
-        let login_id = String::from_utf8_lossy(query).into_owned();
+        let (name, value) = match query.strip_prefix(b"userId=") {
+            Some(user_id) => ("userId", user_id),
+            None => ("loginId", query),
+        };
+        let value = String::from_utf8_lossy(value).into_owned();
         request.with_query_string_parameters(
-            [("loginId".to_owned(), login_id)]
+            [(name.to_owned(), value)]
                 .into_iter()
                 .collect::<std::collections::HashMap<_, _>>(),
         )
@@ -260,7 +278,7 @@ pub fn http_request(data: &[u8]) -> Option<u16> {
             3..=6 => totp_lambda::http::sessions(app, request).await,
             7..=10 => totp_lambda::http::management(app, &w.management, request).await,
             11 => totp_lambda::http::keys(&app.config, app.tokens.as_ref().expect("keys"), request).await,
-            14 | 17 => totp_lambda::http::management(app, &w.management, request).await,
+            14 | 17..=22 => totp_lambda::http::management(app, &w.management, request).await,
             15 => totp_lambda::http::verify(app, request).await,
             16 => totp_lambda::http::update(app, request).await,
             _ => totp_lambda::http::sessions(app, request).await,

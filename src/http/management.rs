@@ -15,11 +15,12 @@ use crate::domain::{custom_claims, LoginId, Profile, ProfileInput, ProjectId};
 use crate::error::Error;
 use crate::management_keys::ManagementKeys;
 use crate::seed::ImportedSeed;
+use crate::service::audit::{record_json, MAX_AUDIT_RESULTS};
 use crate::service::management::{
     BatchEntry, BatchOutcome, NewUserRequest, MAX_BATCH_USERS, MAX_LINK_SECONDS, MAX_SEARCH_LIMIT,
 };
 use crate::service::App;
-use crate::store::{Store, UserKey, UserQuery};
+use crate::store::{AuditQuery, Store, UserKey, UserQuery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManagementRoute {
@@ -34,6 +35,7 @@ pub enum ManagementRoute {
     DeleteBatch,
     UpdateStatus,
     Search,
+    AuditSearch,
 }
 
 impl ManagementRoute {
@@ -54,6 +56,7 @@ impl ManagementRoute {
                 ("/v1/mgmt/user/delete/batch", ManagementRoute::DeleteBatch),
                 ("/v1/mgmt/user/update/status", ManagementRoute::UpdateStatus),
                 ("/v2/mgmt/user/search", ManagementRoute::Search),
+                ("/v1/mgmt/audit/search", ManagementRoute::AuditSearch),
                 ("/v1/mgmt/user", ManagementRoute::Load),
             ],
         )
@@ -72,6 +75,7 @@ impl ManagementRoute {
             ManagementRoute::DeleteBatch => ("mgmt-delete-batch", Method::POST),
             ManagementRoute::UpdateStatus => ("mgmt-update-status", Method::POST),
             ManagementRoute::Search => ("mgmt-search", Method::POST),
+            ManagementRoute::AuditSearch => ("mgmt-audit-search", Method::POST),
         }
     }
 }
@@ -352,6 +356,94 @@ fn search_query(request: &Request) -> Result<Option<UserQuery>, Error> {
     }))
 }
 
+/// What `mgmt.audit.search` sends. Devices, geos, remote addresses and
+/// tenants are never recorded here: a filter on them matches nothing.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditSearchBody {
+    user_ids: Option<Vec<String>>,
+    actions: Option<Vec<String>>,
+    excluded_actions: Option<Vec<String>>,
+    /// loginIds.
+    external_ids: Option<Vec<String>>,
+    methods: Option<Vec<String>>,
+    devices: Option<Vec<String>>,
+    geos: Option<Vec<String>>,
+    remote_addresses: Option<Vec<String>>,
+    tenants: Option<Vec<String>>,
+    text: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// The latest time a search may name: 13 digits of milliseconds.
+const MAX_AUDIT_MS: u64 = 9_999_999_999_999;
+/// Most values one filter list takes.
+const MAX_FILTER_VALUES: usize = 100;
+
+/// The query of an audit search body, the text filter, and whether any
+/// record can match at all.
+fn audit_query(
+    request: &Request,
+    keys: &ManagementKeys,
+    project: &ProjectId,
+) -> Result<(AuditQuery, Option<String>, bool), Error> {
+    let body: AuditSearchBody = json_body(request)?;
+    let list = |values: Option<Vec<String>>, name: &'static str| -> Result<Vec<String>, Error> {
+        let values = values.unwrap_or_default();
+        let plausible = |v: &String| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric());
+        if values.len() > MAX_FILTER_VALUES || !values.iter().all(plausible) {
+            return Err(Error::InvalidArgument(name));
+        }
+        Ok(values)
+    };
+    let user_ids = list(body.user_ids, "userIds")?;
+    let actions = list(body.actions, "actions")?;
+    let excluded_actions = list(body.excluded_actions, "excludedActions")?;
+    let login_ids = body.external_ids.unwrap_or_default();
+    if login_ids.len() > MAX_FILTER_VALUES {
+        return Err(Error::InvalidArgument("externalIds"));
+    }
+    let login_hashes = login_ids
+        .iter()
+        .map(|raw| LoginId::parse(Some(raw)).map(|l| keys.audit_subject(project, &l)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::InvalidArgument("externalIds"))?;
+    let millis = |value: Option<i64>, default: u64, name: &'static str| match value {
+        None => Ok(default),
+        Some(ms) => u64::try_from(ms)
+            .ok()
+            .filter(|ms| *ms <= MAX_AUDIT_MS)
+            .ok_or(Error::InvalidArgument(name)),
+    };
+    let from_ms = millis(body.from, 0, "from")?;
+    let to_ms = millis(body.to, MAX_AUDIT_MS, "to")?;
+    let methods = body.methods.unwrap_or_default();
+    // Every record here is of method "totp", and has no device, geo, address or tenant.
+    let can_match = (methods.is_empty() || methods.iter().any(|m| m == "totp"))
+        && [body.devices, body.geos, body.remote_addresses, body.tenants]
+            .iter()
+            .all(|filter| filter.as_ref().is_none_or(Vec::is_empty))
+        && from_ms <= to_ms;
+    let text = body.text.filter(|t| !t.is_empty());
+    if text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > crate::domain::MAX_LOGIN_ID_CHARS)
+    {
+        return Err(Error::InvalidArgument("text"));
+    }
+    let query = AuditQuery {
+        user_ids,
+        login_hashes,
+        actions,
+        excluded_actions,
+        from_ms,
+        to_ms,
+        limit: MAX_AUDIT_RESULTS,
+    };
+    Ok((query, text, can_match))
+}
+
 fn users_json(users: Vec<crate::service::UserView>) -> Value {
     let total = users.len();
     json!({"users": users.into_iter().map(user_json).collect::<Vec<_>>(), "total": total})
@@ -404,6 +496,28 @@ pub async fn management<S: Store>(app: &App<S>, keys: &ManagementKeys, request: 
             ManagementRoute::DeleteBatch => {
                 let ids = delete_batch_ids(&request)?;
                 return app.delete_users(&project, &ids).await.map(|()| json!({}));
+            }
+            ManagementRoute::AuditSearch => {
+                let (query, text, can_match) = audit_query(&request, keys, &project)?;
+                let records = if can_match {
+                    app.search_audit(&project, &query).await?
+                } else {
+                    Vec::new()
+                };
+                // Free text matches the action, the userId and the data.
+                let audits: Vec<Value> = records
+                    .iter()
+                    .map(record_json)
+                    .filter(|record| {
+                        text.as_deref().is_none_or(|needle| {
+                            let needle = needle.to_lowercase();
+                            [&record["action"], &record["userId"], &record["data"]]
+                                .iter()
+                                .any(|field| field.to_string().to_lowercase().contains(&needle))
+                        })
+                    })
+                    .collect();
+                return Ok(json!({ "audits": audits }));
             }
             ManagementRoute::Search => {
                 return match search_query(&request)? {
@@ -498,6 +612,7 @@ mod tests {
             ("/v1/mgmt/user/delete/batch", ManagementRoute::DeleteBatch),
             ("/v1/mgmt/user/update/status", ManagementRoute::UpdateStatus),
             ("/v2/mgmt/user/search", ManagementRoute::Search),
+            ("/v1/mgmt/audit/search", ManagementRoute::AuditSearch),
         ] {
             assert_eq!(ManagementRoute::of(path), Some(route), "{path}");
         }

@@ -15,6 +15,7 @@ use crate::secret_box::SecretBox;
 use crate::store::{SessionRef, Status, Store, StoreError, UserKey, UserRecord};
 use crate::tokens::{Claims, ProjectKeys, RefreshToken, TokenKeys, REFRESH_DRN, SESSION_DRN, SESSION_SCOPE};
 
+pub mod audit;
 pub mod management;
 pub mod recovery;
 pub mod sessions;

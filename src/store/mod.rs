@@ -266,6 +266,55 @@ impl UserQuery {
     }
 }
 
+/// One audit record as stored (see `audit`): who, what, when, and the
+/// stream record it came from, which makes storing it idempotent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub project: String,
+    pub user_id: Option<String>,
+    /// The keyed hash of the loginId (never the loginId).
+    pub login_hash: Option<String>,
+    pub action: String,
+    pub occurred_ms: u64,
+    /// Safe outcome data, as a JSON object.
+    pub data: String,
+    /// The stream record's sequence number.
+    pub sequence: String,
+    /// When TTL removes it (`AUDIT_RETENTION_DAYS` after it occurred).
+    pub expires_at: u64,
+}
+
+/// Which audit records a search wants, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only these users (empty: any).
+    pub user_ids: Vec<String>,
+    /// Only these loginIds, as their keyed hashes (empty: any).
+    pub login_hashes: Vec<String>,
+    /// Only these actions (empty: any), and never these.
+    pub actions: Vec<String>,
+    pub excluded_actions: Vec<String>,
+    /// Milliseconds, both inclusive.
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub limit: usize,
+}
+
+impl AuditQuery {
+    /// Whether a record passes the filters a key lookup does not apply.
+    pub fn admits(&self, record: &AuditRecord) -> bool {
+        let action = self.actions.is_empty() || self.actions.contains(&record.action);
+        let not_excluded = !self.excluded_actions.contains(&record.action);
+        let login = self.login_hashes.is_empty()
+            || record
+                .login_hash
+                .as_ref()
+                .is_some_and(|h| self.login_hashes.contains(h));
+        let user = self.user_ids.is_empty() || record.user_id.as_ref().is_some_and(|u| self.user_ids.contains(u));
+        action && not_excluded && login && user
+    }
+}
+
 /// A sign-up waiting for its first code.
 #[derive(Debug, Clone)]
 pub struct NewEnrollment {
@@ -489,6 +538,17 @@ pub trait Store: Send + Sync {
         project: &ProjectId,
         query: &UserQuery,
     ) -> impl Future<Output = Result<Vec<(String, UserRecord)>, StoreError>> + Send;
+
+    /// Stores an audit record once: storing it again (a retried stream
+    /// batch) changes nothing and succeeds.
+    fn put_audit_record(&self, record: &AuditRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The project's audit records `query` asks for, newest first.
+    fn search_audit(
+        &self,
+        project: &ProjectId,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
 
     /// Stores a pending key of the user of `session`, replacing any earlier
     /// pending key, if that session is still live at the write (its user,

@@ -164,6 +164,17 @@ impl<H: Hook> Store for Hooked<H> {
         self.hook.before(Op::PutPendingKey, key, &self.inner).await?;
         self.inner.put_pending_key(key, session, p).await
     }
+    // Audit records name no user key: not hooked.
+    async fn put_audit_record(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.inner.put_audit_record(record).await
+    }
+    async fn search_audit(
+        &self,
+        project: &totp_lambda::domain::ProjectId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.search_audit(project, query).await
+    }
     async fn create_user(&self, user: &NewUser) -> Result<(), StoreError> {
         self.hook.before(Op::CreateUser, &user.key, &self.inner).await?;
         self.inner.create_user(user).await

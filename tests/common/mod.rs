@@ -151,12 +151,19 @@ impl Harness {
         ensure_table(&client, &table)
             .await
             .expect("create table on DynamoDB Local");
+        let audit_table = format!("{table}-audit");
+        totp_lambda::store::dynamo::ensure_audit_table(&client, &audit_table)
+            .await
+            .expect("create the audit table on DynamoDB Local");
         let mut config = config(&table);
+        config.audit_table_name = Some(audit_table);
         adjust(&mut config);
         let time = Arc::new(AtomicU64::new(T0));
+        let store = DynamoStore::new(dynamodb_client_for(app_endpoint).await, table.clone())
+            .with_audit_table(config.audit_table_name.clone());
         let app = App {
             config,
-            store: DynamoStore::new(dynamodb_client_for(app_endpoint).await, table.clone()),
+            store,
             secret_box: Some(SecretBox::from_json(encryption_keys_json()).unwrap()),
             tokens: Some(ProjectKeys::from_json(&signing_keys_json()).unwrap()),
             clock: Clock::manual(time.clone()),
@@ -187,7 +194,8 @@ impl Harness {
     /// This harness's App over the table, with `hook` before every operation.
     pub fn hooked<H: hooked::Hook>(&self, hook: H) -> App<hooked::Hooked<H>> {
         self.app_with(hooked::Hooked {
-            inner: DynamoStore::new(self.client.clone(), self.table.clone()),
+            inner: DynamoStore::new(self.client.clone(), self.table.clone())
+                .with_audit_table(self.app.config.audit_table_name.clone()),
             hook,
         })
     }

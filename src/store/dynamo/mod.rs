@@ -13,11 +13,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
 use super::{AttemptTake, NewEnrollment, PendingKey, SignIn, Store, StoreError, UserKey, UserRecord, WindowStep};
-use super::{NewUser, RecoveryCodeSet, RecoveryRedemption, SessionRef, SessionState, SignInLink, UserQuery};
+use super::{
+    AuditQuery, AuditRecord, NewUser, RecoveryCodeSet, RecoveryRedemption, SessionRef, SessionState, SignInLink,
+    UserQuery,
+};
 use crate::domain::ProjectId;
 use crate::secret_box::SealedSecret;
 use item::{attr, b, n, params_value, profile_map, s, Item, PENDING, REGISTERED};
 
+mod audit;
 mod item;
 mod links;
 mod management;
@@ -25,6 +29,7 @@ mod recovery;
 mod sessions;
 mod users;
 
+pub use audit::ensure_audit_table;
 pub use users::backfill_user_index;
 
 /// The attributes of a pending key, for a REMOVE clause: every write that
@@ -51,6 +56,8 @@ const BATCH_RETRIES: usize = 3;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The audit table, in the functions that write or search it.
+    audit_table: Option<String>,
 }
 
 impl DynamoStore {
@@ -58,7 +65,13 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            audit_table: None,
         }
+    }
+
+    /// The same, with the audit table (the audit and management functions).
+    pub fn with_audit_table(self, audit_table: Option<String>) -> Self {
+        DynamoStore { audit_table, ..self }
     }
 
     pub fn partition_key(key: &UserKey) -> String {
@@ -490,6 +503,14 @@ impl Store for DynamoStore {
         self.delete_user_and_pointer(key).await
     }
 
+    async fn put_audit_record(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.put_audit(record).await
+    }
+
+    async fn search_audit(&self, project: &ProjectId, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.query_audit(project, query).await
+    }
+
     async fn create_user(&self, user: &NewUser) -> Result<(), StoreError> {
         self.put_new_user(user).await
     }
@@ -627,6 +648,14 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError
                 .map_err(invalid)?,
         )
         .global_secondary_indexes(by_project_index()?)
+        // The audit function reads every change (docs/audit.md).
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(invalid)?,
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await;
@@ -678,7 +707,8 @@ fn by_project_index() -> Result<aws_sdk_dynamodb::types::GlobalSecondaryIndex, S
         .map_err(invalid)
 }
 
-/// A dev table from before the index gets it (DynamoDB Local builds it at once).
+/// A dev table from before the index and the stream gets them (DynamoDB
+/// Local builds the index at once).
 async fn add_missing_index(client: &Client, table: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, ScalarAttributeType,
@@ -690,12 +720,32 @@ async fn add_missing_index(client: &Client, table: &str) -> Result<(), StoreErro
         .send()
         .await
         .map_err(classify)?;
+    let has_stream = described
+        .table
+        .as_ref()
+        .and_then(|t| t.stream_specification.as_ref())
+        .is_some_and(|s| s.stream_enabled);
     let has_index = described
         .table
         .and_then(|t| t.global_secondary_indexes)
         .unwrap_or_default()
         .iter()
         .any(|index| index.index_name() == Some(item::BY_PROJECT_INDEX));
+    if !has_stream {
+        client
+            .update_table()
+            .table_name(table)
+            .stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .send()
+            .await
+            .map_err(classify)?;
+    }
     if has_index {
         return Ok(());
     }
