@@ -18,6 +18,7 @@ trap 'exit 130' INT TERM
 export PROJECT_ID=${PROJECT_ID:-P2TotpLambdaLocalDev}
 export TOTP_ISSUER=${TOTP_ISSUER:-totp-lambda local}
 export TABLE_NAME=${TABLE_NAME:-totp-lambda-local}
+export AUDIT_TABLE_NAME=${AUDIT_TABLE_NAME:-$TABLE_NAME-audit}
 export PENDING_TTL_SECONDS=${PENDING_TTL_SECONDS:-600}
 export SESSION_TTL_SECONDS=${SESSION_TTL_SECONDS:-600} REFRESH_TTL_SECONDS=${REFRESH_TTL_SECONDS:-2419200}
 ensure_dev_keys "$PROJECT_ID"
@@ -34,7 +35,7 @@ if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
   start_dynamodb_local "$ddb_port"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
 fi
-cargo run -q --example create_table -- "$TABLE_NAME"
+cargo run -q --example create_table -- "$TABLE_NAME" "$AUDIT_TABLE_NAME"
 
 # The functions see exactly these variables.
 export SIGNING_KEYS_FILE="$ROOT/.dev/signing-keys.json" ENCRYPTION_KEYS_FILE="$ROOT/.dev/encryption-keys.json"
@@ -55,6 +56,8 @@ start_web "$WEB_PORT" "http://127.0.0.1:$PORT" "${PROJECT_ID%%,*}" "$ROOT/.dev/w
 
 start_watch "$PORT" "$ROOT/.dev/watch.env"
 wait_for_port "$PORT" 120 "cargo lambda watch"
+# The audit function, fed with the table's stream (docs/audit.md).
+start_stream_poller "$TABLE_NAME" "http://127.0.0.1:$PORT" "$ROOT/.dev/stream-poller.log"
 cat <<MSG
 
   totp-lambda is ready (every function is built)
@@ -62,7 +65,7 @@ cat <<MSG
   page:       $web_url/  (sign up and sign in in a browser)
   CORS:       ALLOWED_ORIGINS=$ALLOWED_ORIGINS
   project id: ${PROJECT_ID%%,*}
-  DynamoDB:   $AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
+  DynamoDB:   $AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME, audit table $AUDIT_TABLE_NAME)
   management keys (Bearer <projectId>:<key> on /v1/mgmt/...; set MANAGEMENT_KEYS to choose):
 $(printf '%s\n' "${DEV_MANAGEMENT_KEYS//,/$'\n'}" | sed 's/^/    /')
 

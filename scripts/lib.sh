@@ -58,6 +58,8 @@ warm_functions() {
   done
   curl -s -o /dev/null -m 600 "$base/v2/keys/$project" || true
   curl -s -o /dev/null -m 600 -X POST "$base/v1/mgmt/user/logout" -d '{}' || true
+  # The audit function is invoked (by the stream poller), not routed: an empty batch.
+  curl -s -o /dev/null -m 600 -X POST "$base/2015-03-31/functions/audit/invocations" -d '{"Records": []}' || true
 }
 
 # use_dynamodb_local / use_moto: each on a free loopback port, its endpoint
@@ -93,6 +95,14 @@ start_watch() {
   # from the env file.
   if [ -n "$log" ]; then RUST_LOG=${WATCH_RUST_LOG:-warn} "${command[@]}" >"$log" 2>&1 &
   else RUST_LOG=${WATCH_RUST_LOG:-warn} "${command[@]}" & fi
+  STARTED_PIDS+=($!)
+}
+
+# start_stream_poller TABLE BASE_URL LOG: the audit function fed with the
+# table's stream on DynamoDB Local, as Lambda feeds it in AWS.
+start_stream_poller() {
+  "$ROOT/.venv/bin/python" "$ROOT/scripts/stream_poller.py" "$AWS_ENDPOINT_URL_DYNAMODB" "$1" \
+    "$2/2015-03-31/functions/audit/invocations" >"$3" 2>&1 &
   STARTED_PIDS+=($!)
 }
 
@@ -170,7 +180,8 @@ write_watch_env() {
     for name in PROJECT_ID TOTP_ISSUER TABLE_NAME PENDING_TTL_SECONDS LOCKOUT_MAX_ATTEMPTS LOCKOUT_WINDOW_SECONDS \
       SESSION_TTL_SECONDS REFRESH_TTL_SECONDS LOCKOUT_DAILY_MAX_FAILURES LOCKOUT_DAILY_WINDOW_SECONDS ALLOWED_ORIGINS \
       AWS_ENDPOINT_URL_DYNAMODB AWS_REGION AWS_EC2_METADATA_DISABLED \
-      SIGNING_KEYS_FILE PUBLIC_KEYS_FILE ENCRYPTION_KEYS_FILE MANAGEMENT_KEYS_FILE RUST_LOG PROJECT_SETTINGS; do
+      SIGNING_KEYS_FILE PUBLIC_KEYS_FILE ENCRYPTION_KEYS_FILE MANAGEMENT_KEYS_FILE RUST_LOG PROJECT_SETTINGS \
+      AUDIT_TABLE_NAME AUDIT_RETENTION_DAYS AUDIT_EVENT_BUS_NAME AWS_ENDPOINT_URL_EVENTBRIDGE; do
       # Double-quoted, with the value's own backslashes and quotes escaped
       # (PROJECT_SETTINGS is JSON): the env file's dotenv reading undoes both.
       if [ -n "${!name:-}" ]; then

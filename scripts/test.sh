@@ -54,7 +54,11 @@ scripts/gen-keys.sh management e2e-support P2E2eProjectAlpha,P2E2eProjectBravo \
   >"$keys/management.json" 2>"$keys/management-keys.txt"
 management_key() { awk -v p="$1" '$1 == p {print $2}' "$keys/management-keys.txt"; }
 table="e2e-$(date +%s)"
-cargo run -q --example create_table -- "$table"
+cargo run -q --example create_table -- "$table" "$table-audit"
+# The audit feed goes to an EventBridge bus on moto whose rule (docs/audit.md's
+# lockout and key-removal pattern) forwards to an SQS queue the suite reads.
+audit_bus="e2e-audit-$table"
+audit_queue_url=$(.venv/bin/python scripts/audit_bus.py "$MOTO_ENDPOINT" "$audit_bus")
 # Session JWTs of a few seconds, so that the suite can see one expire and be refreshed.
 session_ttl=6 refresh_ttl=3600
 # The browser suite's page is served on its own origin, which the functions
@@ -66,16 +70,19 @@ PROJECT_SETTINGS='{"P2E2eProjectBravo": {"issuer": "totp-lambda e2e Bravo"}}' \
 ALLOWED_ORIGINS="$web_origin" PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" TOTP_ISSUER="totp-lambda e2e" TABLE_NAME="$table" \
   SESSION_TTL_SECONDS=$session_ttl REFRESH_TTL_SECONDS=$refresh_ttl \
   LOCKOUT_MAX_ATTEMPTS=5 SIGNING_KEYS_FILE="$keys/signing.json" ENCRYPTION_KEYS_FILE="$keys/encryption.json" \
-  PUBLIC_KEYS_FILE="$keys/public.json" \
+  PUBLIC_KEYS_FILE="$keys/public.json" AUDIT_TABLE_NAME="$table-audit" \
+  AUDIT_EVENT_BUS_NAME="$audit_bus" AWS_ENDPOINT_URL_EVENTBRIDGE="$MOTO_ENDPOINT" \
   MANAGEMENT_KEYS_FILE="$keys/management.json" write_watch_env "$keys/watch.env"
 port=$(free_port)
 start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log" 4
 wait_for_port "$port" 120 "cargo lambda watch"
+start_stream_poller "$table" "http://127.0.0.1:$port" "$ROOT/.dev/stream-poller-e2e.log"
 # Each function compiles on its first request: pay that before the suites run.
 warm_functions "http://127.0.0.1:$port" P2E2eProjectAlpha
 TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectAlpha) TOTP_OTHER_MANAGEMENT_KEY=$(management_key P2E2eProjectBravo) \
 TOTP_BASE_URL="http://127.0.0.1:$port" TOTP_PROJECT_ID=P2E2eProjectAlpha TOTP_OTHER_PROJECT_ID=P2E2eProjectBravo \
 TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl TOTP_EXPECTED_ISSUER="totp-lambda e2e" \
+TOTP_AUDIT_TABLE="$table-audit" TOTP_AUDIT_QUEUE_URL="$audit_queue_url" TOTP_MOTO_ENDPOINT="$MOTO_ENDPOINT" \
   .venv/bin/pytest tests/e2e -q -p no:cacheprovider
 echo "the official SDK and the published keys again, against the RS256 project"
 TOTP_MANAGEMENT_KEY=$(management_key P2E2eProjectBravo) TOTP_SIGNING_ALG=RS256 \
