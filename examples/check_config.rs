@@ -16,13 +16,17 @@ async fn main() {
         Function::Keys,
         Function::Sessions,
         Function::Management,
+        Function::Users,
+        Function::Audit,
     ];
     // Each refusal once, with the functions that share it.
     let mut refusals: Vec<(String, Vec<Function>)> = Vec::new();
     for function in functions {
         let started = app::build(function, &sdk).await.map(|_| ());
         let started = match (started, function) {
-            (Ok(()), Function::Management) => app::management_keys(&sdk).await.map(|_| ()),
+            (Ok(()), Function::Management | Function::Users | Function::Audit) => {
+                app::management_keys(&sdk).await.map(|_| ())
+            }
             (other, _) => other,
         };
         if let Err(error) = started {

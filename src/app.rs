@@ -137,9 +137,12 @@ pub enum Function {
     Keys,
     /// Checks and signs tokens; never sees a secret.
     Sessions,
-    /// Support's tools and user creation: seals imported seeds, signs
-    /// nothing (its own keys: [`management_keys`]).
+    /// Support's tools and the audit search: neither seals nor signs (its
+    /// own keys: [`management_keys`]).
     Management,
+    /// User creation (seals imported seeds), status, search, batch
+    /// deletion: signs nothing (its own keys: [`management_keys`]).
+    Users,
     /// The audit trail from the table's stream: no key material but the
     /// management document's audit key, for the loginId hash.
     Audit,
@@ -149,7 +152,7 @@ impl Function {
     pub fn needs_encryption_keys(self) -> bool {
         matches!(
             self,
-            Function::Signup | Function::Verify | Function::Update | Function::Management
+            Function::Signup | Function::Verify | Function::Update | Function::Users
         )
     }
 
@@ -160,7 +163,7 @@ impl Function {
         match self {
             Function::Verify | Function::Sessions => Some(TokenKeysDocument::Signing),
             Function::Update | Function::Keys => Some(TokenKeysDocument::Public),
-            Function::Signup | Function::Management | Function::Audit => None,
+            Function::Signup | Function::Management | Function::Users | Function::Audit => None,
         }
     }
 }

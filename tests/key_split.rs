@@ -101,7 +101,22 @@ fn each_function_reads_only_the_document_it_needs() {
         (Function::Keys, Some(TokenKeysDocument::Public)),
         (Function::Sessions, Some(TokenKeysDocument::Signing)),
         (Function::Management, None),
+        (Function::Users, None),
+        (Function::Audit, None),
     ];
+    // Only the functions that seal or open TOTP secrets hold the encryption keys.
+    for (function, seals) in [
+        (Function::Signup, true),
+        (Function::Verify, true),
+        (Function::Update, true),
+        (Function::Users, true),
+        (Function::Keys, false),
+        (Function::Sessions, false),
+        (Function::Management, false),
+        (Function::Audit, false),
+    ] {
+        assert_eq!(function.needs_encryption_keys(), seals, "{function:?}");
+    }
     for (function, document) in expected {
         assert_eq!(function.token_keys(), document, "{function:?}");
     }

@@ -1,5 +1,6 @@
-//! Lambda function for the management routes (/v1/mgmt/user…): support's
-//! tools behind a management key.
+//! Lambda function for support's tools behind a management key (key
+//! removal, sign-in links, sign-out, load, deletion) and the audit search.
+//! User creation, status and search are the `users` function's.
 
 use lambda_http::{service_fn, Error};
 use totp_lambda::app::{self, Function};

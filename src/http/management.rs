@@ -1,8 +1,9 @@
-//! The management routes, served by one function, each behind
-//! `Bearer <projectId>:<managementKey>`: users' creation (one, a batch),
-//! status, lookup (by loginId or userId), search, key removal, sign-in
-//! links, sign-out, recovery-code removal and deletion (one, a batch).
-//! Every call writes one audit line.
+//! The management routes, each behind `Bearer <projectId>:<managementKey>`:
+//! users' creation (one, a batch), status, lookup (by loginId or userId),
+//! search, key removal, sign-in links, sign-out, recovery-code removal,
+//! deletion (one, a batch) and the audit search. Two functions serve them
+//! (`management` and `users`, split by the keys they hold; template.yaml
+//! routes each path to one); every call writes one audit line.
 
 use lambda_http::http::Method;
 use lambda_http::{Request, RequestExt};
