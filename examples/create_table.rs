@@ -8,7 +8,9 @@ use totp_lambda::store::dynamo::{ensure_audit_table, ensure_table};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let table = args.next().ok_or("usage: create_table <table-name> [<audit-table-name>]")?;
+    let table = args
+        .next()
+        .ok_or("usage: create_table <table-name> [<audit-table-name>]")?;
     let sdk = totp_lambda::app::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     ensure_table(&client, &table).await?;

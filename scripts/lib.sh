@@ -58,6 +58,7 @@ warm_functions() {
   done
   curl -s -o /dev/null -m 600 "$base/v2/keys/$project" || true
   curl -s -o /dev/null -m 600 -X POST "$base/v1/mgmt/user/logout" -d '{}' || true
+  curl -s -o /dev/null -m 600 -X POST "$base/v1/mgmt/user/create" -d '{}' || true
   # The audit function is invoked (by the stream poller), not routed: an empty batch.
   curl -s -o /dev/null -m 600 -X POST "$base/2015-03-31/functions/audit/invocations" -d '{"Records": []}' || true
 }

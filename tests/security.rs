@@ -202,7 +202,7 @@ async fn an_attempt_whose_answer_was_lost_counts_once() {
         let (status, body) = h.verify("lost-answer@example.com", &wrong_code(&key, h.now())).await;
         assert_eq!(status, 401, "wrong code {n} is evaluated: {body}");
         assert_eq!(lose.lost() - lost_before, n as usize, "attempt {n}'s answer was lost");
-        let item = &h.scan().await[0];
+        let item = &h.user_items().await[0];
         assert_eq!(
             item["attempts"].as_n().unwrap(),
             &n.to_string(),

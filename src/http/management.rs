@@ -119,6 +119,15 @@ struct SignInLinkRequest {
     timeout: u64,
 }
 
+/// A JSON number with no fraction and no sign (`600` or `600.0`), if it is one.
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(f))
+            .map(|f| f as u64)
+    })
+}
+
 fn sign_in_link_request(request: &Request) -> Result<SignInLinkRequest, Error> {
     let body: SignInLinkBody = json_body(request)?;
     let login_id = LoginId::parse(body.login_id.as_deref())?;
@@ -300,8 +309,9 @@ fn delete_batch_ids(request: &Request) -> Result<Vec<String>, Error> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SearchBody {
-    limit: Option<i64>,
-    page: Option<i64>,
+    /// JSON numbers with no fraction (`2` or `2.0`), as for a link's timeout.
+    limit: Option<serde_json::Number>,
+    page: Option<serde_json::Number>,
     login_ids: Option<Vec<String>>,
     statuses: Option<Vec<String>>,
     text: Option<String>,
@@ -311,14 +321,19 @@ struct SearchBody {
 /// (only `invited` or `expired`, which no user here ever is).
 fn search_query(request: &Request) -> Result<Option<UserQuery>, Error> {
     let body: SearchBody = json_body(request)?;
-    let limit = match body.limit.unwrap_or(0) {
-        0 => MAX_SEARCH_LIMIT,
-        n => usize::try_from(n)
-            .ok()
+    let limit = match body.limit.as_ref().map(whole_number) {
+        None | Some(Some(0)) => MAX_SEARCH_LIMIT,
+        Some(n) => n
+            .and_then(|n| usize::try_from(n).ok())
             .filter(|n| *n <= MAX_SEARCH_LIMIT)
             .ok_or(Error::InvalidArgument("limit"))?,
     };
-    let page = usize::try_from(body.page.unwrap_or(0)).map_err(|_| Error::InvalidArgument("page"))?;
+    let page = match body.page.as_ref().map(whole_number) {
+        None => 0,
+        Some(n) => n
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or(Error::InvalidArgument("page"))?,
+    };
     let login_ids = body.login_ids.unwrap_or_default();
     if login_ids.len() > MAX_BATCH_USERS {
         return Err(Error::InvalidArgument("loginIds"));
@@ -373,8 +388,9 @@ struct AuditSearchBody {
     remote_addresses: Option<Vec<String>>,
     tenants: Option<Vec<String>>,
     text: Option<String>,
-    from: Option<i64>,
-    to: Option<i64>,
+    /// Milliseconds: JSON numbers with no fraction.
+    from: Option<serde_json::Number>,
+    to: Option<serde_json::Number>,
 }
 
 /// The latest time a search may name: 13 digits of milliseconds.
@@ -410,10 +426,11 @@ fn audit_query(
         .map(|raw| LoginId::parse(Some(raw)).map(|l| keys.audit_subject(project, &l)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| Error::InvalidArgument("externalIds"))?;
-    let millis = |value: Option<i64>, default: u64, name: &'static str| match value {
+    let millis = |value: Option<serde_json::Number>, default: u64, name: &'static str| match value {
         None => Ok(default),
-        Some(ms) => u64::try_from(ms)
-            .ok()
+        Some(ms) => ms
+            .as_u64()
+            .or_else(|| ms.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
             .filter(|ms| *ms <= MAX_AUDIT_MS)
             .ok_or(Error::InvalidArgument(name)),
     };

@@ -11,9 +11,11 @@ response (status documented, headers, content type, body schema) and the request
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
+import secrets
 import uuid
 from pathlib import Path
 
@@ -47,6 +49,13 @@ MGMT_LOGOUT = "/v1/mgmt/user/logout"
 MGMT_LINK = "/v1/mgmt/user/signin/embeddedlink"
 MGMT_RECOVERY_DELETE = "/v1/mgmt/user/recovery-codes/delete"
 MAGIC_LINK = "/v1/auth/magiclink/verify"
+TRY_REFRESH = "/v1/auth/try-refresh"
+MGMT_CREATE = "/v1/mgmt/user/create"
+MGMT_CREATE_BATCH = "/v1/mgmt/user/create/batch"
+MGMT_DELETE_BATCH = "/v1/mgmt/user/delete/batch"
+MGMT_STATUS = "/v1/mgmt/user/update/status"
+MGMT_SEARCH = "/v2/mgmt/user/search"
+AUDIT_SEARCH = "/v1/mgmt/audit/search"
 
 
 def spec_document() -> dict:
@@ -164,6 +173,11 @@ def not_a_method(resp: requests.Response) -> None:
 
 def management_bearer(project_id: str, key: str) -> dict:
     return {"Authorization": f"Bearer {project_id}:{key}"}
+
+
+def new_seed() -> str:
+    """A key as another system's authenticator holds it: 160 random bits, base32."""
+    return base64.b32encode(secrets.token_bytes(20)).decode()
 
 
 # --------------------------------------------------------------------------
@@ -298,6 +312,65 @@ def test_full_flow_conforms(api: Api, settings, management_key, checked: Checked
     checked(api.post_json(MGMT_REMOVE_TOTP, {"loginId": login_id}, headers=auth), 404, "E062108")
     checked(api.post_json(MGMT_DELETE, {"loginId": login_id}, headers=auth), 200)
 
+    # Users support brings along: one created with the key their authenticator
+    # holds signs in with its codes at once; a second create is 409.
+    seed, imported = new_seed(), new_login_id()
+    create = {"loginId": imported, "displayName": "Grace", "email": imported, "seed": seed, "roleNames": []}
+    created = checked(api.post_json(MGMT_CREATE, create, headers=auth), 200).json()["user"]
+    assert created["TOTP"] is True and created["status"] == "enabled" and created["name"] == "Grace"
+    checked(api.post_json(MGMT_CREATE, {"loginId": imported}, headers=auth), 409, "E062107")
+    imported_clock = ReplayClock()
+    step = imported_clock.fresh_step()
+    signed = checked(api.verify(imported, code_at(seed, step)), 200).json()
+    imported_clock.accepted(step)
+    assert signed["user"]["userId"] == created["userId"]
+
+    # A batch: each user on its own, a bad seed fails alone, and no seed is echoed.
+    batch = [
+        {"loginId": new_login_id(), "seed": new_seed(), "status": "disabled"},
+        {"loginId": new_login_id(), "seed": "AAAA"},
+    ]
+    answer = checked(api.post_json(MGMT_CREATE_BATCH, {"users": batch, "invite": True}, headers=auth), 200).json()
+    assert [(u["loginIds"], u["status"]) for u in answer["createdUsers"]] == [([batch[0]["loginId"]], "disabled")]
+    (failed,) = answer["failedUsers"]
+    assert failed["user"]["loginIds"] == [batch[1]["loginId"]] and failed["failure"].startswith("E011003: ")
+    assert batch[0]["seed"] not in json.dumps(answer)
+
+    # Disabled: refused everywhere, try-refresh says no session; enabled: no session comes back.
+    disabled = checked(api.post_json(MGMT_STATUS, {"loginId": imported, "status": "disabled"}, headers=auth), 200)
+    assert disabled.json()["user"]["status"] == "disabled"
+    checked(api.refresh(signed["refreshJwt"]), 403, "E064003")
+    checked(api.me(signed["refreshJwt"]), 403, "E064003")
+    checked(api.verify(imported, code_at(seed, imported_clock.fresh_step())), 403, "E064003")
+    assert checked(api.post_json(TRY_REFRESH, {}, headers=api.bearer(signed["refreshJwt"])), 200).json() == {}
+    enabled = checked(api.post_json(MGMT_STATUS, {"loginId": imported, "status": "enabled"}, headers=auth), 200)
+    assert enabled.json()["user"]["status"] == "enabled"
+    checked(api.refresh(signed["refreshJwt"]), 401, "E064001")
+    step = imported_clock.fresh_step()
+    again = checked(api.verify(imported, code_at(seed, step)), 200).json()
+    imported_clock.accepted(step)
+    live = checked(api.post_json(TRY_REFRESH, {}, headers=api.bearer(again["refreshJwt"])), 200).json()
+    assert live["refreshJwt"] == again["refreshJwt"] and live["user"]["loginIds"] == [imported]
+    assert checked(api.post_json(TRY_REFRESH, {}), 200).json() == {}
+
+    # Found by userId and by search (enabled users only: the batch's one is disabled).
+    by_id = checked(api.request("GET", MGMT_LOAD, params={"userId": created["userId"]}, headers=auth), 200).json()
+    assert by_id["user"]["loginIds"] == [imported]
+    search = {"loginIds": [imported, batch[0]["loginId"]], "statuses": ["enabled"], "limit": 10, "page": 0}
+    page = checked(api.post_json(MGMT_SEARCH, search, headers=auth), 200).json()
+    assert [u["loginIds"] for u in page["users"]] == [[imported]] and page["total"] == 1
+
+    # Deleted by userId (an unknown one is already gone), then nowhere to be found.
+    user_ids = [created["userId"], answer["createdUsers"][0]["userId"], "U2NOSUCHUSER"]
+    checked(api.post_json(MGMT_DELETE_BATCH, {"userIds": user_ids}, headers=auth), 200)
+    checked(api.request("GET", MGMT_LOAD, params={"userId": created["userId"]}, headers=auth), 404, "E062108")
+    checked(api.post_json(MGMT_STATUS, {"loginId": imported, "status": "enabled"}, headers=auth), 404, "E062108")
+
+    # The audit trail of the users above (what the stream has delivered so far).
+    audits = checked(api.post_json(AUDIT_SEARCH, {"noTenants": False, "externalIds": [imported]}, headers=auth), 200)
+    assert all(a["method"] == "totp" for a in audits.json()["audits"])
+    checked(api.post_json(AUDIT_SEARCH, {"from": -1}, headers=auth), 400, "E011003", request_conforms=False)
+
     # Every named operation answered 200 at least once.
     named = operations(spec_document())
     answered = {(method, path) for method, path, status in checked.seen if status == 200}
@@ -339,7 +412,26 @@ def test_refusals_conform(api: Api, settings, management_key, checked: Checked):
     checked(api.post_json(MGMT_DELETE, {"loginId": new_login_id()}, headers=mgmt_wrong), 401, "E011003")
     checked(api.request("GET", MGMT_LOAD, params={"loginId": "a@example.com"}, headers=api.bearer()), 401, "E011003")
     auth = management_bearer(pid, management_key)
-    checked(api.request("GET", MGMT_LOAD, headers=auth), 400, "E011002", request_conforms=False)
+    # Neither loginId nor userId: OpenAPI cannot require one of two parameters, so
+    # the spec takes the request (its description says 400).
+    checked(api.request("GET", MGMT_LOAD, headers=auth), 400, "E011002")
+    checked(api.request("GET", MGMT_LOAD, params={"userId": "U2-not-an-id"}, headers=auth), 400, "E011003", request_conforms=False)
+
+    # Users: what the server refuses, the spec refuses too.
+    checked(api.post_json(MGMT_CREATE, {"loginId": new_login_id(), "seed": "AAAA"}, headers=auth), 400, "E011003", request_conforms=False)
+    checked(api.post_json(MGMT_CREATE, {"loginId": new_login_id(), "status": "invited"}, headers=auth), 400, "E011003", request_conforms=False)
+    checked(api.post_json(MGMT_CREATE_BATCH, {"users": [{}] * 101}, headers=auth), 400, "E011003", request_conforms=False)
+    checked(api.post_json(MGMT_CREATE_BATCH, {"users": []}, headers=auth), 400, "E011002", request_conforms=False)
+    checked(api.post_json(MGMT_CREATE_BATCH, {"users": {"loginId": "a@example.com"}}, headers=auth), 400, "E011001", request_conforms=False)
+    checked(api.post_json(MGMT_STATUS, {"loginId": new_login_id(), "status": "invited"}, headers=auth), 400, "E011003", request_conforms=False)
+    checked(api.post_json(MGMT_STATUS, {"loginId": new_login_id()}, headers=auth), 400, "E011002", request_conforms=False)
+    checked(api.post_json(MGMT_SEARCH, {"limit": 101}, headers=auth), 400, "E011003", request_conforms=False)
+    checked(api.post_json(MGMT_SEARCH, {"page": -1}, headers=auth), 400, "E011003", request_conforms=False)
+    checked(api.post_json(MGMT_SEARCH, {"statuses": ["active"]}, headers=auth), 400, "E011003", request_conforms=False)
+    checked(api.post_json(MGMT_DELETE_BATCH, {"userIds": ["U2X"] * 101}, headers=auth), 400, "E011003", request_conforms=False)
+    checked(api.post_json(MGMT_DELETE_BATCH, {"userIds": []}, headers=auth), 400, "E011002", request_conforms=False)
+    checked(api.post_json(MGMT_CREATE, {"loginId": new_login_id()}, headers=api.bearer()), 401, "E011003")
+    checked(api.post_json(TRY_REFRESH, {}, headers=api.bearer(project_id=unknown_project)), 401, "E011003")
 
     # Users.
     checked(api.verify(new_login_id(), "123456"), 404, "E062108")
@@ -363,6 +455,9 @@ def test_refusals_conform(api: Api, settings, management_key, checked: Checked):
     not_a_method(api.request("PATCH", f"/v2/keys/{pid}"))
     not_a_method(api.request("POST", MGMT_LOAD, headers=auth))
     not_a_method(api.request("GET", MGMT_LOGOUT, headers=auth))
+    not_a_method(api.request("GET", MGMT_CREATE, headers=auth))
+    not_a_method(api.request("PATCH", MGMT_SEARCH, headers=auth))
+    not_a_method(api.request("PUT", TRY_REFRESH))
     not_a_method(api.request("TRACE", VERIFY))
     not_a_method(api.request("HEAD", f"/v2/keys/{pid}"))
     not_a_method(api.request("HEAD", REFRESH))

@@ -204,8 +204,13 @@ async fn a_scripted_attack_reads_back_as_exactly_its_events_in_order_with_no_sec
     assert!(audit_search(&h, json!({"externalIds": ["someone@example.com"]}))
         .await
         .is_empty());
+    assert!(
+        audit_search(&h, json!({"from": (last + 1) as f64})).await.is_empty(),
+        "ms as a float"
+    );
     for bad in [
         json!({"from": -1}),
+        json!({"to": 1.5}),
         json!({"userIds": ["U2;x"]}),
         json!({"externalIds": ["a\u{200B}"]}),
     ] {

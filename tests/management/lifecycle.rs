@@ -487,9 +487,16 @@ async fn search_pages_one_projects_registered_users_in_login_id_order() {
     assert_eq!(login_ids(&named), ["a@x.io", "c@x.io"]);
     let (_, nobody) = search(&h, json!({"statuses": ["invited"]})).await;
     assert_eq!(login_ids(&nobody), Vec::<String>::new());
+    let (_, whole) = search(&h, json!({"limit": 2.0, "page": 1.0})).await;
+    assert_eq!(
+        login_ids(&whole),
+        ["c@x.io", "d@x.io"],
+        "whole numbers written as floats"
+    );
     for bad in [
         json!({"limit": 101}),
         json!({"limit": -1}),
+        json!({"limit": 2.5}),
         json!({"page": -1}),
         json!({"statuses": ["gone"]}),
     ] {
