@@ -65,6 +65,8 @@ async fn every_event_file_is_handled_as_documented() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|name| name.ends_with(".json"))
+        // A stream event is no request: tests/management/audit.rs feeds it to the audit function.
+        .filter(|name| !name.starts_with("audit-"))
         .collect();
     files.sort();
     assert_eq!(

@@ -290,3 +290,18 @@ async fn each_record_goes_on_the_event_bus_and_a_refused_put_is_reported() {
     let answer = totp_lambda::stream::audit(&h.app, &management_keys(), &missing, json!({ "Records": records })).await;
     assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": first}]}));
 }
+
+#[tokio::test]
+async fn the_sample_stream_event_stores_its_one_record() {
+    let h = Harness::new().await;
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/audit-stream.json")).unwrap(),
+    )
+    .unwrap();
+    let answer = totp_lambda::stream::audit(&h.app, &management_keys(), &(), sample).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let items = audit_items(&h).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["action"].as_s().unwrap(), "LoginFailed");
+    assert_eq!(items[0]["userId"].as_s().unwrap(), "U2SAMPLEUSER0000000000000000");
+}
