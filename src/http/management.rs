@@ -236,15 +236,19 @@ struct BatchBody {
     users: Option<Vec<Value>>,
 }
 
+/// A batch's list, `name` in the body: present, not empty, at most
+/// [`MAX_BATCH_USERS`] long.
+fn batch_of<T>(list: Option<Vec<T>>, name: &'static str) -> Result<Vec<T>, Error> {
+    let list = list.filter(|l| !l.is_empty()).ok_or(Error::MissingArgument(name))?;
+    if list.len() > MAX_BATCH_USERS {
+        return Err(Error::InvalidArgument(name));
+    }
+    Ok(list)
+}
+
 /// Each user of a batch, parsed on its own: a bad one fails alone.
 fn batch_users(request: &Request) -> Result<Vec<BatchEntry>, Error> {
-    let users = json_body::<BatchBody>(request)?
-        .users
-        .filter(|u| !u.is_empty())
-        .ok_or(Error::MissingArgument("users"))?;
-    if users.len() > MAX_BATCH_USERS {
-        return Err(Error::InvalidArgument("users"));
-    }
+    let users = batch_of(json_body::<BatchBody>(request)?.users, "users")?;
     Ok(users
         .into_iter()
         .map(|user| {
@@ -294,13 +298,7 @@ struct DeleteBatchBody {
 }
 
 fn delete_batch_ids(request: &Request) -> Result<Vec<String>, Error> {
-    let ids = json_body::<DeleteBatchBody>(request)?
-        .user_ids
-        .filter(|ids| !ids.is_empty())
-        .ok_or(Error::MissingArgument("userIds"))?;
-    if ids.len() > MAX_BATCH_USERS {
-        return Err(Error::InvalidArgument("userIds"));
-    }
+    let ids = batch_of(json_body::<DeleteBatchBody>(request)?.user_ids, "userIds")?;
     ids.iter().map(|id| user_id(Some(id), "userIds")).collect()
 }
 

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{attr, n, s, Item};
-use super::{classify, DynamoStore};
+use super::{classify, enable_ttl, DynamoStore};
 use crate::domain::ProjectId;
 use crate::store::{AuditQuery, AuditRecord, StoreError};
 
@@ -150,7 +150,7 @@ fn audit_record(project: &ProjectId, item: HashMap<String, AttributeValue>) -> R
 pub async fn ensure_audit_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType, TimeToLiveSpecification,
+        ScalarAttributeType,
     };
     let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
     let definition = |name: &str| {
@@ -191,18 +191,5 @@ pub async fn ensure_audit_table(client: &aws_sdk_dynamodb::Client, table: &str) 
         Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
         Err(e) => return Err(classify(e)),
     }
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(attr::EXPIRES_AT)
-                .enabled(true)
-                .build()
-                .map_err(invalid)?,
-        )
-        .send()
-        .await
-        .map_err(classify)?;
-    Ok(())
+    enable_ttl(client, table).await
 }

@@ -624,9 +624,7 @@ pub async fn key_usage(client: &Client, table: &str, key_id: &str) -> Result<Key
 /// table made before it: for `make dev` and the tests; AWS deployments get
 /// it from template.yaml.
 pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
-    };
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(e.to_string());
     let string_attribute = |name: &str| {
         AttributeDefinition::builder()
@@ -664,16 +662,21 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), StoreError
         Err(e) if e.code() == Some("ResourceInUseException") => return add_missing_index(client, table).await,
         Err(e) => return Err(classify(e)),
     }
+    enable_ttl(client, table).await
+}
+
+/// TTL on `expiresAt`, the attribute every expiring item of both tables has.
+pub(super) async fn enable_ttl(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::TimeToLiveSpecification;
+    let specification = TimeToLiveSpecification::builder()
+        .attribute_name(attr::EXPIRES_AT)
+        .enabled(true)
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))?;
     client
         .update_time_to_live()
         .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(attr::EXPIRES_AT)
-                .enabled(true)
-                .build()
-                .map_err(invalid)?,
-        )
+        .time_to_live_specification(specification)
         .send()
         .await
         .map_err(classify)?;
