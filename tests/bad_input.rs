@@ -27,6 +27,7 @@ const MGMT_CREATE_BATCH: &str = "/v1/mgmt/user/create/batch";
 const MGMT_DELETE_BATCH: &str = "/v1/mgmt/user/delete/batch";
 const MGMT_STATUS: &str = "/v1/mgmt/user/update/status";
 const MGMT_SEARCH: &str = "/v2/mgmt/user/search";
+const AUDIT_SEARCH: &str = "/v1/mgmt/audit/search";
 const TRY_REFRESH: &str = "/v1/auth/try-refresh";
 const KEYS: &str = "/v2/keys/P2TestProjectA";
 
@@ -143,7 +144,7 @@ async fn send(h: &Harness, case: &Case) -> (u16, Value) {
         UPDATE | RECOVERY_CODES => totp_lambda::http::update(&h.app, req).await,
         REFRESH | ME | MAGIC_LINK | TRY_REFRESH => totp_lambda::http::sessions(&h.app, req).await,
         MGMT_DELETE | MGMT_LOAD | MGMT_LINK | MGMT_RECOVERY_DELETE | MGMT_CREATE | MGMT_CREATE_BATCH
-        | MGMT_DELETE_BATCH | MGMT_STATUS | MGMT_SEARCH => {
+        | MGMT_DELETE_BATCH | MGMT_STATUS | MGMT_SEARCH | AUDIT_SEARCH => {
             totp_lambda::http::management(&h.app, &management_keys(), req).await
         }
         KEYS => totp_lambda::http::keys(&h.app.config, h.app.tokens.as_ref().unwrap(), req).await,
@@ -736,6 +737,23 @@ fn corpus(refresh_jwt: &str, kept_user_id: &str) -> Vec<Case> {
         case("text of 257 characters", MGMT_SEARCH, mgmt.clone(), &body(json!({"text": "x".repeat(257)})))
             .answers(400, "E011003"),
         case("GET", MGMT_SEARCH, mgmt.clone(), "").method(Method::GET).answers(405, "E011001"),
+        // The audit search: times in whole milliseconds, ids and actions of letters and digits.
+        case("empty body", AUDIT_SEARCH, mgmt.clone(), ""),
+        case("from -1", AUDIT_SEARCH, mgmt.clone(), &body(json!({"from": -1}))).answers(400, "E011003"),
+        case("to 1.5", AUDIT_SEARCH, mgmt.clone(), &body(json!({"to": 1.5}))).answers(400, "E011003"),
+        case("to past 13 digits", AUDIT_SEARCH, mgmt.clone(), &body(json!({"to": 10_000_000_000_000u64})))
+            .answers(400, "E011003"),
+        case("a userId with ';'", AUDIT_SEARCH, mgmt.clone(), &body(json!({"userIds": ["U2;x"]}))).answers(400, "E011003"),
+        case("an empty action", AUDIT_SEARCH, mgmt.clone(), &body(json!({"actions": [""]}))).answers(400, "E011003"),
+        case("101 excluded actions", AUDIT_SEARCH, mgmt.clone(), &body(json!({"excludedActions": vec!["LoginFailed"; 101]})))
+            .answers(400, "E011003"),
+        case("a look-alike loginId", AUDIT_SEARCH, mgmt.clone(), &body(json!({"externalIds": ["a\u{200B}@example.com"]})))
+            .answers(400, "E011003"),
+        case("text of 257 characters", AUDIT_SEARCH, mgmt.clone(), &body(json!({"text": "x".repeat(257)})))
+            .answers(400, "E011003"),
+        case("userIds a string", AUDIT_SEARCH, mgmt.clone(), &body(json!({"userIds": "U2x"}))),
+        case("no management key", AUDIT_SEARCH, Some(bearer(PROJECT)), "{}").answers(401, "E011003"),
+        case("GET", AUDIT_SEARCH, mgmt.clone(), "").method(Method::GET).answers(405, "E011001"),
         // Delete by userId: every id is checked before any user is deleted.
         case("101 userIds", MGMT_DELETE_BATCH, mgmt.clone(), &body(json!({ "userIds": many_ids }))).answers(400, "E011003"),
         case("userIds empty", MGMT_DELETE_BATCH, mgmt.clone(), r#"{"userIds": []}"#).answers(400, "E011002"),

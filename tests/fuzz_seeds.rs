@@ -56,6 +56,8 @@ fn http_request_seeds() {
         ("mgmt-update-status-invited", 400),
         ("mgmt-search", 503),
         ("mgmt-search-limit", 400),
+        ("audit-search", 503),
+        ("audit-search-bad-from", 400),
         // No session is no error.
         ("try-refresh", 200),
         ("try-refresh-no-session", 200),

@@ -194,7 +194,7 @@ fn world() -> &'static World {
 const MANAGEMENT_KEY_SHA256: &str = "153c36678b25c9b9317a114ce39f47e48a27ed091b13c7982475b7f5f319c912";
 
 // Append only: a seed's first byte names its path by index.
-const PATHS: [&str; 24] = [
+const PATHS: [&str; 25] = [
     "/v1/auth/totp/signup",
     "/v1/auth/totp/verify",
     "/v1/auth/totp/update",
@@ -219,6 +219,7 @@ const PATHS: [&str; 24] = [
     "/v1/mgmt/user/update/status",
     "/v2/mgmt/user/search",
     "/v1/auth/try-refresh",
+    "/v1/mgmt/audit/search",
 ];
 const METHODS: [&str; 5] = ["POST", "GET", "OPTIONS", "PUT", "PROPFIND"];
 
@@ -278,7 +279,7 @@ pub fn http_request(data: &[u8]) -> Option<u16> {
             3..=6 => totp_lambda::http::sessions(app, request).await,
             7..=10 => totp_lambda::http::management(app, &w.management, request).await,
             11 => totp_lambda::http::keys(&app.config, app.tokens.as_ref().expect("keys"), request).await,
-            14 | 17..=22 => totp_lambda::http::management(app, &w.management, request).await,
+            14 | 17..=22 | 24 => totp_lambda::http::management(app, &w.management, request).await,
             15 => totp_lambda::http::verify(app, request).await,
             16 => totp_lambda::http::update(app, request).await,
             _ => totp_lambda::http::sessions(app, request).await,
