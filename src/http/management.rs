@@ -119,13 +119,12 @@ struct SignInLinkRequest {
     timeout: u64,
 }
 
-/// A JSON number with no fraction and no sign (`600` or `600.0`), if it is one.
+/// A JSON number with no fraction and no sign (`600` or `600.0`) of at
+/// most `u32::MAX` (openapi.yaml's maximum), if it is one.
 fn whole_number(n: &serde_json::Number) -> Option<u64> {
-    n.as_u64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(f))
-            .map(|f| f as u64)
-    })
+    n.as_u64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        .filter(|v| *v <= u64::from(u32::MAX))
 }
 
 fn sign_in_link_request(request: &Request) -> Result<SignInLinkRequest, Error> {
@@ -375,6 +374,9 @@ fn search_query(request: &Request) -> Result<Option<UserQuery>, Error> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AuditSearchBody {
+    /// Ignored (no record has a tenant), but of its type.
+    #[allow(dead_code)]
+    no_tenants: Option<bool>,
     user_ids: Option<Vec<String>>,
     actions: Option<Vec<String>>,
     excluded_actions: Option<Vec<String>>,

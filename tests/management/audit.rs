@@ -217,6 +217,13 @@ async fn a_scripted_attack_reads_back_as_exactly_its_events_in_order_with_no_sec
         let (status, body) = mgmt_call(&h.app, Method::POST, "/v1/mgmt/audit/search", &[], bad.clone()).await;
         assert_eq!((status, error_code(&body)), (400, "E011003"), "{bad}");
     }
+    let wrong_type = json!({"noTenants": {}});
+    let (status, body) = mgmt_call(&h.app, Method::POST, "/v1/mgmt/audit/search", &[], wrong_type).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "E011001"),
+        "a field of the wrong type"
+    );
 
     // No secret, code, token or loginId anywhere in the audit table (the
     // key's digits aside: time and sequence numbers, which codes could match).

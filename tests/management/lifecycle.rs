@@ -498,6 +498,7 @@ async fn search_pages_one_projects_registered_users_in_login_id_order() {
         json!({"limit": -1}),
         json!({"limit": 2.5}),
         json!({"page": -1}),
+        json!({"page": 4_294_967_296u64}),
         json!({"statuses": ["gone"]}),
     ] {
         let (status, body) = search(&h, bad.clone()).await;
