@@ -485,6 +485,9 @@ async fn search_pages_one_projects_registered_users_in_login_id_order() {
     assert_eq!(login_ids(&text), ["d@x.io"]);
     let (_, named) = search(&h, json!({"loginIds": ["c@x.io", "pending@x.io", "zz@x.io", "a@x.io"]})).await;
     assert_eq!(login_ids(&named), ["a@x.io", "c@x.io"]);
+    let (status, twice) = search(&h, json!({"loginIds": ["c@x.io", "c@x.io", "zz@x.io", "zz@x.io"]})).await;
+    assert_eq!(status, 200, "a loginId named twice: {twice}");
+    assert_eq!(login_ids(&twice), ["c@x.io"]);
     let (_, nobody) = search(&h, json!({"statuses": ["invited"]})).await;
     assert_eq!(login_ids(&nobody), Vec::<String>::new());
     let (_, whole) = search(&h, json!({"limit": 2.0, "page": 1.0})).await;

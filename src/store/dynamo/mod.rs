@@ -132,8 +132,12 @@ impl DynamoStore {
 
     /// The items of `wanted` (partition keys) that exist, in strongly
     /// consistent BatchGetItem reads of at most 100 keys each, asking again
-    /// for any the service left unprocessed. In no particular order.
-    pub(super) async fn consistent_batch_get(&self, wanted: Vec<String>) -> Result<Vec<Item>, StoreError> {
+    /// for any the service left unprocessed. In no particular order; a key
+    /// named twice is read once.
+    pub(super) async fn consistent_batch_get(&self, mut wanted: Vec<String>) -> Result<Vec<Item>, StoreError> {
+        // BatchGetItem refuses a request that names one key twice.
+        wanted.sort();
+        wanted.dedup();
         let mut found = Vec::new();
         for chunk in wanted.chunks(100) {
             let mut wanted = chunk.to_vec();
