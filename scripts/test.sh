@@ -74,7 +74,9 @@ ALLOWED_ORIGINS="$web_origin" PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" T
   AUDIT_EVENT_BUS_NAME="$audit_bus" AWS_ENDPOINT_URL_EVENTBRIDGE="$MOTO_ENDPOINT" \
   MANAGEMENT_KEYS_FILE="$keys/management.json" write_watch_env "$keys/watch.env"
 port=$(free_port)
-start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log" 4
+# No reloads: a file the suites write (or the watcher running out of inotify
+# watches) must never restart a function under a request.
+start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log" 4 --ignore-changes
 wait_for_port "$port" 120 "cargo lambda watch"
 start_stream_poller "$table" "http://127.0.0.1:$port" "$ROOT/.dev/stream-poller-e2e.log"
 # Each function compiles on its first request: pay that before the suites run.
