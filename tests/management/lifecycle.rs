@@ -566,3 +566,24 @@ async fn users_registered_before_the_index_are_found_after_the_backfill() {
     assert_eq!(backfill(&h.client, &h.table).await.unwrap(), 0, "nothing left to do");
     assert_eq!(h.scan().await, before);
 }
+
+/// The SDK gives every TransactWriteItems an idempotency token and retries
+/// with the same one, so DynamoDB answers the retry as the success it was
+/// instead of failing on the conditions the first attempt made false.
+#[tokio::test]
+async fn a_creation_whose_answer_was_lost_is_retried_as_the_success_it_was() {
+    let mut h = Harness::new().await;
+    let lose = lost_answers::LoseFirstAnswer::to_requests_with("|uid|");
+    let client = lost_answers::client_losing(&endpoint(), &lose).await;
+    h.app.store = DynamoStore::new(client, h.table.clone());
+    let (status, created) = create(&h, json!({"loginId": "lost@example.com", "seed": SEED_SHA1})).await;
+    assert_eq!(lose.lost(), 1, "the transaction's first answer was lost");
+    assert_eq!(status, 200, "the SDK's retry is the same creation: {created}");
+    assert_eq!(h.scan().await.len(), 2, "one user, one pointer");
+    let (status, body) = create(&h, json!({"loginId": "lost@example.com"})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (409, "E062107"),
+        "a second creation is another"
+    );
+}
