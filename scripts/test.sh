@@ -76,7 +76,9 @@ ALLOWED_ORIGINS="$web_origin" PROJECT_ID="P2E2eProjectAlpha,P2E2eProjectBravo" T
 port=$(free_port)
 # No reloads: a file the suites write (or the watcher running out of inotify
 # watches) must never restart a function under a request.
-start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log" 4 --ignore-changes
+set_e2e_watch_concurrency
+echo "cargo lambda watch: $WATCH_CONCURRENCY processes per function"
+start_watch "$port" "$keys/watch.env" "$ROOT/.dev/watch-e2e.log" "$WATCH_CONCURRENCY" --ignore-changes
 wait_for_port "$port" 120 "cargo lambda watch"
 start_stream_poller "$table" "http://127.0.0.1:$port" "$ROOT/.dev/stream-poller-e2e.log"
 # Each function compiles on its first request: pay that before the suites run.
