@@ -51,24 +51,6 @@ pub mod action {
     pub const RECOVERY_CODES_GENERATED: &str = "RecoveryCodesGenerated";
     pub const RECOVERY_CODES_REMOVED: &str = "RecoveryCodesRemoved";
     pub const EMBEDDED_LINK_CREATED: &str = "EmbeddedLinkCreated";
-
-    /// Every action, for the docs and the tests.
-    pub const ALL: [&str; 14] = [
-        USER_CREATED,
-        USER_DELETED,
-        USER_MODIFIED,
-        LOGIN_SUCCEED,
-        LOGIN_FAILED,
-        LOGIN_EXCEED_MAX_ATTEMPTS,
-        LOGOUT,
-        SIGN_UP_STARTED,
-        KEY_UPDATE_STARTED,
-        KEY_UPDATED,
-        KEY_REMOVED,
-        RECOVERY_CODES_GENERATED,
-        RECOVERY_CODES_REMOVED,
-        EMBEDDED_LINK_CREATED,
-    ];
 }
 
 fn string<'a>(image: Option<&'a Map<String, Value>>, name: &str) -> Option<&'a str> {

@@ -119,29 +119,20 @@ struct SignInLinkRequest {
     timeout: u64,
 }
 
-/// A JSON number with no fraction and no sign (`600` or `600.0`) of at
-/// most `u32::MAX` (openapi.yaml's maximum), if it is one.
-fn whole_number(n: &serde_json::Number) -> Option<u64> {
+/// A JSON number with no fraction and no sign (`600` or `600.0`: JSON
+/// Schema counts both integers) of at most `max`, if it is one.
+fn whole_number(n: &serde_json::Number, max: u64) -> Option<u64> {
     n.as_u64()
         .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
-        .filter(|v| *v <= u64::from(u32::MAX))
+        .filter(|v| *v <= max)
 }
 
 fn sign_in_link_request(request: &Request) -> Result<SignInLinkRequest, Error> {
     let body: SignInLinkBody = json_body(request)?;
     let login_id = LoginId::parse(body.login_id.as_deref())?;
-    let whole_seconds = |n: &serde_json::Number| {
-        n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && (0.0..=MAX_LINK_SECONDS as f64).contains(f))
-                .map(|f| f as u64)
-        })
-    };
     let timeout = match &body.timeout {
         None => 0,
-        Some(n) => whole_seconds(n)
-            .filter(|t| *t <= MAX_LINK_SECONDS)
-            .ok_or(Error::InvalidArgument("timeout"))?,
+        Some(n) => whole_number(n, MAX_LINK_SECONDS).ok_or(Error::InvalidArgument("timeout"))?,
     };
     Ok(SignInLinkRequest {
         login_id,
@@ -318,14 +309,16 @@ struct SearchBody {
 /// (only `invited` or `expired`, which no user here ever is).
 fn search_query(request: &Request) -> Result<Option<UserQuery>, Error> {
     let body: SearchBody = json_body(request)?;
-    let limit = match body.limit.as_ref().map(whole_number) {
+    // openapi.yaml bounds the page by u32::MAX.
+    let whole = |n: &serde_json::Number| whole_number(n, u64::from(u32::MAX));
+    let limit = match body.limit.as_ref().map(whole) {
         None | Some(Some(0)) => MAX_SEARCH_LIMIT,
         Some(n) => n
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| *n <= MAX_SEARCH_LIMIT)
             .ok_or(Error::InvalidArgument("limit"))?,
     };
-    let page = match body.page.as_ref().map(whole_number) {
+    let page = match body.page.as_ref().map(whole) {
         None => 0,
         Some(n) => n
             .and_then(|n| usize::try_from(n).ok())
@@ -428,11 +421,7 @@ fn audit_query(
         .map_err(|_| Error::InvalidArgument("externalIds"))?;
     let millis = |value: Option<serde_json::Number>, default: u64, name: &'static str| match value {
         None => Ok(default),
-        Some(ms) => ms
-            .as_u64()
-            .or_else(|| ms.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
-            .filter(|ms| *ms <= MAX_AUDIT_MS)
-            .ok_or(Error::InvalidArgument(name)),
+        Some(ms) => whole_number(&ms, MAX_AUDIT_MS).ok_or(Error::InvalidArgument(name)),
     };
     let from_ms = millis(body.from, 0, "from")?;
     let to_ms = millis(body.to, MAX_AUDIT_MS, "to")?;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{internal, random_id, sign_in_link_hash, storage, App, UserView};
 use crate::domain::{LoginId, Profile, ProjectId};
 use crate::error::Error;
-use crate::secret_box::{Binding, Field};
+use crate::secret_box::Field;
 use crate::seed::ImportedSeed;
 use crate::store::{NewUser, SignInLink, Store, StoreError, UserKey, UserQuery};
 
@@ -127,19 +127,10 @@ impl<S: Store> App<S> {
         };
         let enrollment_id = random_id("E", 16)?;
         let secret = match &request.seed {
-            Some(seed) => {
-                let binding = Binding {
-                    project: &key.project,
-                    login_id: &key.login_id,
-                    field: Field::Secret,
-                    enrollment_id: &enrollment_id,
-                };
-                let sealed = self
-                    .secret_box()?
-                    .seal(&binding, &seed.secret)
-                    .map_err(|_| internal("sealing a secret failed"))?;
-                Some((sealed, seed.params))
-            }
+            Some(seed) => Some((
+                self.seal(&key, Field::Secret, &enrollment_id, &seed.secret)?,
+                seed.params,
+            )),
             None => None,
         };
         let user = NewUser {

@@ -72,7 +72,7 @@ fn provision(
 
 impl<S: Store> App<S> {
     /// Seals `secret` for the `field` of `key`'s item, beside `enrollment_id`.
-    fn seal(
+    pub(super) fn seal(
         &self,
         key: &UserKey,
         field: Field,
