@@ -156,6 +156,22 @@ class ReplayClock:
             self.last_accepted = step
 
 
+# The answer `cargo lambda watch` gives of its own when a function's answer does
+# not reach it whole: a large answer (a search of hundreds of users or audit
+# records) is sometimes lost under load, after the function has answered. The
+# service itself never answers text/plain.
+EMULATOR_FAULT = {"type": "https://httpstatuses.com/500", "status": 500, "title": "Internal Server Error"}
+
+
+def is_emulator_fault(status: int, content_type: str | None, body: bytes) -> bool:
+    if status != 500 or not (content_type or "").startswith("text/plain"):
+        return False
+    try:
+        return json.loads(body) == EMULATOR_FAULT
+    except ValueError:
+        return False
+
+
 # --------------------------------------------------------------------------
 # Raw HTTP access
 # --------------------------------------------------------------------------
