@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make dev` and `make test`.
-.PHONY: dev test smoke fuzz-api fuzz mutants bench setup keys build package deploy diagram clean
+.PHONY: dev test smoke fuzz-api fuzz mutants bench setup keys build package deploy diagram clean build-PreTrafficHookFunction
 
 dev: ## install what is missing, start DynamoDB Local, serve every function on :9000
 	bash scripts/dev.sh
@@ -39,6 +39,11 @@ deploy: ## key secrets when missing, sam build, sam deploy (settings: samconfig.
 
 diagram: ## redraw docs/architecture.png from docs/architecture.dot (needs Graphviz: apt-get install graphviz)
 	dot -Tpng -Gdpi=110 docs/architecture.dot -o docs/architecture.png
+
+# sam build's makefile build method for the pre-traffic hook (template.yaml):
+# the hook is one Python file; the runtime brings boto3.
+build-PreTrafficHookFunction:
+	cp hooks/pre_traffic.py "$(ARTIFACTS_DIR)/"
 
 clean:
 	rm -rf target .dev .aws-sam

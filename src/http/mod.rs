@@ -5,6 +5,7 @@
 //! without secrets, and each function's entry, which applies the CORS
 //! policy (`cors`) around it.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
@@ -224,6 +225,20 @@ where
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
     let error_code = outcome.as_ref().err().map(|e| e.reply().code).unwrap_or("");
-    tracing::info!(request_id, route, status, error_code, latency_ms, "request");
+    let (function, version) = deployed();
+    tracing::info!(request_id, route, status, error_code, latency_ms, function, version, "request");
     Ok(response)
+}
+
+/// The function and version this process runs, as Lambda names them: on the
+/// request line, so that during a canary the rollback alarms count the new
+/// version's answers apart from the old one's (template.yaml's
+/// `*ByVersion` metric filters).
+fn deployed() -> (&'static str, &'static str) {
+    static DEPLOYED: OnceLock<(String, String)> = OnceLock::new();
+    let (function, version) = DEPLOYED.get_or_init(|| {
+        let var = |name| std::env::var(name).unwrap_or_default();
+        (var("AWS_LAMBDA_FUNCTION_NAME"), var("AWS_LAMBDA_FUNCTION_VERSION"))
+    });
+    (function, version)
 }

@@ -340,3 +340,30 @@ def test_a_failed_deploy_still_shows_the_new_keys(tmp_path: Path, moto_endpoint:
     assert "the changeset failed" in result.stderr
     lines = result.stderr.rstrip().splitlines()
     assert lines[-1].split()[0] == "P2A" and len(lines[-1].split()[1]) >= 32, lines[-3:]
+
+
+def test_the_secrets_take_the_customer_managed_key(tmp_path: Path, moto_endpoint: str) -> None:
+    """With KmsKeyArn among the overrides, the secrets make deploy creates are
+    encrypted with that key; without it, with Secrets Manager's own."""
+    env = local_env(moto_endpoint)
+    key = moto_client("kms", moto_endpoint).create_key(Description="totp-lambda test")["KeyMetadata"]["Arn"]
+    client = moto_client("secretsmanager", moto_endpoint)
+    for overrides, expected in [(f'ProjectId="P2A" KmsKeyArn="{key}"', key), ('ProjectId="P2A"', None)]:
+        stack = f"totp-{uuid.uuid4().hex[:8]}"
+        config = samconfig(tmp_path, stack, overrides)
+        result = run("secrets", "--config-file", str(config), env=env)
+        assert result.returncode == 0, result.stderr
+        created = json.loads(result.stdout)["created"]
+        assert len(created) == 4, created
+        for name in created:
+            assert client.describe_secret(SecretId=name).get("KmsKeyId") == expected, (name, overrides)
+
+
+def test_a_stack_name_the_hook_cannot_carry_stops_before_anything(tmp_path: Path, moto_endpoint: str) -> None:
+    stack = "t" * 50
+    config = samconfig(tmp_path, stack, 'ProjectId="P2A"')
+    result = run("secrets", "--config-file", str(config), env=local_env(moto_endpoint))
+    assert result.returncode != 0
+    assert "49 characters" in result.stderr, result.stderr
+    names = [s["Name"] for s in moto_client("secretsmanager", moto_endpoint).list_secrets()["SecretList"]]
+    assert not any(n.startswith(stack) for n in names)

@@ -53,6 +53,8 @@ SECRETS = {
     "UsersFunction": {"ManagementKeysSecretArn", "EncryptionKeysSecretArn"},
     # The audit trail hashes loginIds with the management document's auditKey.
     "AuditFunction": {"ManagementKeysSecretArn"},
+    # CodeDeploy's pre-traffic hook only invokes the new versions.
+    "PreTrafficHookFunction": set(),
 }
 VARIABLES = {
     "SigningKeysSecretArn": "SIGNING_KEYS_SECRET_ARN",
@@ -132,7 +134,8 @@ def test_every_method_of_every_route_reaches_its_function(transformed) -> None:
         assert own in methods
         for method, operation in methods.items():
             uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-            assert f"${{{function}.Arn}}" in uri, (path, method, uri)
+            # The `live` alias, which CodeDeploy moves: never $LATEST.
+            assert f"${{{function}Aliaslive}}" in uri, (path, method, uri)
             assert operation["x-amazon-apigateway-integration"]["payloadFormatVersion"] == "2.0"
     # `make dev` routes the same paths (every method) to the same functions.
     router = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]["metadata"]["lambda"]["watch"]["router"]
@@ -142,7 +145,7 @@ def test_every_method_of_every_route_reaches_its_function(transformed) -> None:
     # API Gateway may invoke each function on its own routes.
     permissions = resources(output, "AWS::Lambda::Permission")
     for function in {f for f, _ in ROUTES.values()}:
-        assert any(p["Properties"]["FunctionName"] == {"Ref": function} for p in permissions.values()), function
+        assert any(p["Properties"]["FunctionName"] == {"Ref": f"{function}Aliaslive"} for p in permissions.values()), function
 
 
 def test_what_must_outlive_a_mistake(transformed) -> None:
@@ -153,7 +156,11 @@ def test_what_must_outlive_a_mistake(transformed) -> None:
         assert table["Properties"]["DeletionProtectionEnabled"] is True, name
         assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain", name
         assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
-        assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}, name
+        assert table["Properties"]["SSESpecification"] == {
+            "SSEEnabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]},
+        }, name
     for name, group in resources(output, "AWS::Logs::LogGroup").items():
         assert group["Properties"]["RetentionInDays"] in (30, 365), name
 
@@ -219,6 +226,8 @@ def request_line(status: int, error_code: str = "") -> dict:
         "status": status,
         "error_code": error_code,
         "latency_ms": 3.2,
+        "function": "totp-lambda-VerifyFunction-AbCdEfGhIjKl",
+        "version": "7",
     }
 
 
@@ -244,6 +253,7 @@ def test_the_metric_filters_count_the_lines_they_mean(transformed, template) -> 
     # 5xx answers of every HTTP function, by error code (the audit function,
     # fed by the stream, writes no request line).
     server_errors = by_metric["ServerErrors"]
+    # (The *ByVersion metrics of the rollback alarms: test_gradual_deploys.py.)
     groups = {f["LogGroupName"]["Ref"] for f in server_errors}
     http_functions = {function for function, _ in ROUTES.values()}
     assert groups == {
@@ -279,7 +289,8 @@ def alarm_metrics(alarm: dict) -> list[dict]:
 
 def test_the_alarms(transformed) -> None:
     output = transformed()
-    alarms = resources(output, "AWS::CloudWatch::Alarm")
+    # The rollback alarms of gradual deploys: tests/deploy/test_gradual_deploys.py.
+    alarms = {n: a for n, a in resources(output, "AWS::CloudWatch::Alarm").items() if "NewVersion" not in n}
     expected = {
         "ApiServerErrorsAlarm": {("AWS/ApiGateway", "5xx")},
         "InternalErrorsAlarm": {("custom", "ServerErrors")},
@@ -297,7 +308,7 @@ def test_the_alarms(transformed) -> None:
         for f in resources(output, "AWS::Logs::MetricFilter").values()
         for t in f["Properties"]["MetricTransformations"]
     }
-    functions = set(resources(output, "AWS::Lambda::Function"))
+    functions = set(resources(output, "AWS::Lambda::Function")) - {"PreTrafficHookFunction"}
     for name, metrics in expected.items():
         alarm = alarms[name]
         props = alarm["Properties"]
@@ -574,7 +585,7 @@ def test_the_stream_mapping_retries_then_hands_over_never_skips(transformed) -> 
     output = transformed()
     (mapping,) = resources(output, "AWS::Lambda::EventSourceMapping").values()
     props = mapping["Properties"]
-    assert props["FunctionName"] == {"Ref": "AuditFunction"}
+    assert props["FunctionName"] == {"Ref": "AuditFunctionAliaslive"}
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -720,7 +731,8 @@ def resource_policy_sizes(output: dict, stack: str, region: str, api_id: str = "
     statements: dict[str, list[dict]] = {}
     for name, permission in resources(output, "AWS::Lambda::Permission").items():
         props = permission["Properties"]
-        function = props["FunctionName"]["Ref"]
+        # Each permission is on the `live` alias (its own policy, as Lambda keeps one per qualifier).
+        function = props["FunctionName"]["Ref"].removesuffix("Aliaslive")
         source, variables = props["SourceArn"]["Fn::Sub"]
         assert variables == {"__ApiId__": {"Ref": "HttpApi"}, "__Stage__": "*"}, name
         for key, value in {
@@ -738,7 +750,7 @@ def resource_policy_sizes(output: dict, stack: str, region: str, api_id: str = "
                 "Effect": "Allow",
                 "Principal": {"Service": props["Principal"]},
                 "Action": props["Action"],
-                "Resource": f"arn:aws:lambda:{region}:123456789012:function:{function_name}",
+                "Resource": f"arn:aws:lambda:{region}:123456789012:function:{function_name}:live",
                 "Condition": {"ArnLike": {"AWS:SourceArn": source}},
             }
         )
