@@ -3,15 +3,20 @@
 //! Two windows, each starting at its first attempt: a short one (5 codes per
 //! 15 minutes by default) that a success resets, and a long one (20 wrong
 //! codes per 24 hours) that a success does not reset, so a victim's
-//! sign-ins never refill an attacker's budget. Every attempt is counted in
-//! both before its code is looked at, so parallel guesses cannot exceed
-//! either limit; a success then gives back its own count in the long window,
-//! which therefore counts only wrong codes (and attempts still in flight).
+//! sign-ins never refill an attacker's budget.
+//!
+//! A verify checks its code first and then writes once: a wrong code is
+//! counted in both windows (an atomic increment under the limit) before it
+//! is answered; a right code takes no attempt, and its success write
+//! requires that neither window is full at that moment ([`open_windows`]).
+//! So parallel guesses cannot exceed either limit, and the long window
+//! counts wrong codes only. Recovery codes still count every attempt first
+//! and give a success's count back.
 
 use crate::config::Config;
 use crate::domain::ProjectId;
 use crate::settings::ProjectSettings;
-use crate::store::{AttemptTake, Attempts, WindowStep};
+use crate::store::{AttemptTake, Attempts, OpenWindows, WindowStep};
 
 /// The limits, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +96,19 @@ pub fn plan_attempt(observed: Attempts, policy: LockoutPolicy, now: u64) -> Atte
         }),
         (Err(a), Err(b)) => AttemptPlan::Locked { retry_after: a.max(b) },
         (Err(retry_after), _) | (_, Err(retry_after)) => AttemptPlan::Locked { retry_after },
+    }
+}
+
+/// What a success written at `now` must find: neither window full. A
+/// window that started `window` seconds ago or earlier has ended (as in
+/// `step`: it is live while its end is after `now`).
+pub fn open_windows(policy: LockoutPolicy, now: u64) -> OpenWindows {
+    OpenWindows {
+        now,
+        short_limit: policy.short_limit,
+        short_ended_by: now.saturating_sub(policy.short_window),
+        long_limit: policy.long_limit,
+        long_ended_by: now.saturating_sub(policy.long_window),
     }
 }
 

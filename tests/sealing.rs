@@ -365,12 +365,14 @@ async fn removing_an_expired_pending_key_never_removes_a_newer_one() {
         generation: Some(0),
     };
     let racing = h.hooked(UpdateFirst(std::sync::Mutex::new(Some(newer))));
+    // A wrong code: the write that counts it is the one that removes an
+    // expired pending key (a right code's success write removes none).
     let (status, _) = call_verify(
         &racing,
-        verify_request(PROJECT, "fresh@example.com", &code(&key, h.now())),
+        verify_request(PROJECT, "fresh@example.com", &wrong_code(&key, h.now())),
     )
     .await;
-    assert_eq!(status, 200, "the attempt re-read and went on");
+    assert_eq!(status, 401, "the attempt re-read and went on");
     assert_eq!(
         item(&h, "fresh@example.com").await["pendingEnrollmentId"]
             .as_s()

@@ -179,7 +179,7 @@ async fn parallel_wrong_guesses_cannot_exceed_the_limit() {
 }
 
 /// A harness whose App loses the first answer to every write that names
-/// an attempt (taking one, and each success write): each lands, then the
+/// an attempt (counting a wrong code, and each success write): each lands, then the
 /// SDK's retry sends it again, as after a timeout.
 async fn losing_answers() -> (Harness, lost_answers::LoseFirstAnswer) {
     let mut h = Harness::new().await;
@@ -211,6 +211,8 @@ async fn an_attempt_whose_answer_was_lost_counts_once() {
     }
     let (status, _) = h.verify("lost-answer@example.com", &code(&key, h.now())).await;
     assert_eq!(status, 429, "and the sixth is refused");
+    // Refused from the read alone: no write was sent for it.
+    assert_eq!(lose.lost() - lost_before, 5);
 }
 
 /// A success that landed must not turn into "wrong code" because the
@@ -218,16 +220,16 @@ async fn an_attempt_whose_answer_was_lost_counts_once() {
 #[tokio::test]
 async fn a_success_whose_answer_was_lost_still_signs_in() {
     let (h, lose) = losing_answers().await;
-    // Completing the sign-up: the attempt and the completion both lost once.
+    // Completing the sign-up: its one write (a right code takes no attempt) lost once.
     let (key, first) = h.register("lost-success@example.com").await;
-    assert_eq!(lose.lost(), 2);
+    assert_eq!(lose.lost(), 1);
     assert_eq!(first["firstSeen"], true);
     // A sign-in.
     h.advance(30);
     let now_code = code(&key, h.now());
     let (status, body) = h.verify("lost-success@example.com", &now_code).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(lose.lost(), 4);
+    assert_eq!(lose.lost(), 2);
     let (status, _) = h.verify("lost-success@example.com", &now_code).await;
     assert_eq!(status, 401, "the same code again is a replay");
     // A new key's first code.
@@ -241,7 +243,7 @@ async fn a_success_whose_answer_was_lost_still_signs_in() {
     let new_key = update["key"].as_str().unwrap();
     let (status, body) = h.verify("lost-success@example.com", &code(new_key, h.now())).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(lose.lost() - lost_before, 2);
+    assert_eq!(lose.lost() - lost_before, 1);
     assert!(
         !h.scan().await[0].contains_key("pendingSecret"),
         "the new key is the key"

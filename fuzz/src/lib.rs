@@ -47,10 +47,18 @@ impl Store for Down {
     ) -> Result<(), StoreError> {
         down()
     }
-    async fn complete_signup(&self, _: &UserKey, _: &str, _: &str, _: u64, _: &str, _: u64) -> Result<u64, StoreError> {
+    async fn complete_signup(
+        &self,
+        _: &UserKey,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: &str,
+        _: &OpenWindows,
+    ) -> Result<u64, StoreError> {
         down()
     }
-    async fn record_sign_in(&self, _: &UserKey, _: &SignIn<'_>) -> Result<u64, StoreError> {
+    async fn record_sign_in(&self, _: &UserKey, _: &SignIn<'_>, _: &OpenWindows) -> Result<u64, StoreError> {
         down()
     }
     async fn promote_pending_key(
@@ -60,7 +68,7 @@ impl Store for Down {
         _: &PendingKey,
         _: &totp_lambda::secret_box::SealedSecret,
         _: u64,
-        _: u64,
+        _: &OpenWindows,
     ) -> Result<u64, StoreError> {
         down()
     }

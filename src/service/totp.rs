@@ -5,10 +5,10 @@ use serde_json::{Map, Value};
 use super::{internal, random_id, storage, App, SessionClaims, SignedIn, UserView};
 use crate::domain::{Code, LoginId, Profile, ProjectId};
 use crate::error::Error;
-use crate::lockout::{plan_attempt, AttemptPlan, LockoutPolicy};
+use crate::lockout::{open_windows, plan_attempt, AttemptPlan, LockoutPolicy};
 use crate::otpauth::{self, Provisioning, QrError, TotpSecret};
 use crate::secret_box::{Binding, Field, Opened, SealedSecret, SecretBoxError};
-use crate::store::{NewEnrollment, PendingKey, SignIn, Status, Store, StoreError, UserKey, UserRecord};
+use crate::store::{NewEnrollment, OpenWindows, PendingKey, SignIn, Status, Store, StoreError, UserKey, UserRecord};
 use crate::tokens::RefreshToken;
 use crate::totp;
 
@@ -196,13 +196,40 @@ impl<S: Store> App<S> {
         attempt: &str,
         written: Result<u64, StoreError>,
     ) -> Result<u64, Error> {
+        self.settle(key, attempt, written, None).await
+    }
+
+    /// The same for a success written without an attempt taken first (a
+    /// verify's): its condition may also have failed because wrong codes
+    /// filled a lockout window since the read, which answers as a lockout.
+    async fn settle_sign_in(
+        &self,
+        key: &UserKey,
+        attempt: &str,
+        written: Result<u64, StoreError>,
+        lockout: (LockoutPolicy, u64),
+    ) -> Result<u64, Error> {
+        self.settle(key, attempt, written, Some(lockout)).await
+    }
+
+    async fn settle(
+        &self,
+        key: &UserKey,
+        attempt: &str,
+        written: Result<u64, StoreError>,
+        lockout: Option<(LockoutPolicy, u64)>,
+    ) -> Result<u64, Error> {
         match written {
             Ok(generation) => Ok(generation),
             Err(StoreError::Conflict) => match self.store.get(key).await.map_err(storage)? {
                 Some(record) if record.accepted_attempt.as_deref() == Some(attempt) => Ok(record.session_generation),
                 // Disabled since it was read: the administrator won.
                 Some(record) if record.disabled => Err(Error::UserDisabled),
-                _ => Err(Error::WrongCode),
+                Some(record) => match lockout.map(|(policy, now)| plan_attempt(record.attempts, policy, now)) {
+                    Some(AttemptPlan::Locked { retry_after }) => Err(Error::LockedOut { retry_after }),
+                    _ => Err(Error::WrongCode),
+                },
+                None => Err(Error::WrongCode),
             },
             Err(e) => Err(storage(e)),
         }
@@ -270,14 +297,25 @@ impl<S: Store> App<S> {
         // Steps compare as replay counters, one scale whatever the key's period.
         // A step not newer than the last accepted one is a replay: same answer as a wrong code.
         let fresh = |counter: Option<u64>| counter.filter(|c| record.accepts_step(*c));
-        // The code is checked before its attempt is counted, so that the
-        // counting write can say it was wrong (the audit trail reads it);
-        // no answer is given before the attempt is counted.
+        // The code is checked before anything is written; then one write:
+        // a wrong code is counted (and only then answered), a right one is
+        // recorded by a success write that requires neither lockout window
+        // to be full (docs/storage.md, "One read, one write").
         let matched = fresh(current_step).is_some()
             || (matches!(record.status, Status::Registered { .. })
                 && pending.is_some()
                 && fresh(pending_step).is_some());
-        let attempt = self.take_attempt(&key, &record, now, !matched).await?;
+        let policy = LockoutPolicy::of(&self.config, &key.project);
+        if let AttemptPlan::Locked { retry_after } = plan_attempt(record.attempts, policy, now) {
+            return Err(Error::LockedOut { retry_after });
+        }
+        if !matched {
+            self.take_attempt(&key, &record, now, true).await?;
+            return Err(Error::WrongCode);
+        }
+        let attempt = random_id("A", 10)?;
+        let open: OpenWindows = open_windows(policy, now);
+        let lockout = (policy, now);
 
         let (user_id, created_time, first_seen, generation) =
             match (&record.status, fresh(current_step), fresh(pending_step), &pending) {
@@ -285,9 +323,9 @@ impl<S: Store> App<S> {
                     let user_id = random_id("U2", 16)?;
                     let written = self
                         .store
-                        .complete_signup(&key, &attempt, &record.enrollment_id, step, &user_id, now)
+                        .complete_signup(&key, &attempt, &record.enrollment_id, step, &user_id, &open)
                         .await;
-                    let generation = self.settle_success(&key, &attempt, written).await?;
+                    let generation = self.settle_sign_in(&key, &attempt, written, lockout).await?;
                     (user_id, now, true, generation)
                 }
                 // A code of the new key confirms it, retires the old one and
@@ -297,9 +335,9 @@ impl<S: Store> App<S> {
                     let promoted = self.seal(&key, Field::Secret, &pending_key.enrollment_id, secret)?;
                     let written = self
                         .store
-                        .promote_pending_key(&key, &attempt, pending_key, &promoted, step, now)
+                        .promote_pending_key(&key, &attempt, pending_key, &promoted, step, &open)
                         .await;
-                    let generation = self.settle_success(&key, &attempt, written).await?;
+                    let generation = self.settle_sign_in(&key, &attempt, written, lockout).await?;
                     (user_id.clone(), *created_time, false, generation)
                 }
                 (Status::Registered { user_id, created_time }, Some(step), _, _) => {
@@ -318,8 +356,8 @@ impl<S: Store> App<S> {
                         end_other_sessions: request.revoke_other_sessions,
                         resealed: resealed.as_ref(),
                     };
-                    let written = self.store.record_sign_in(&key, &sign_in).await;
-                    let generation = self.settle_success(&key, &attempt, written).await?;
+                    let written = self.store.record_sign_in(&key, &sign_in, &open).await;
+                    let generation = self.settle_sign_in(&key, &attempt, written, lockout).await?;
                     (user_id.clone(), *created_time, false, generation)
                 }
                 _ => return Err(Error::WrongCode),

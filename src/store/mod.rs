@@ -51,6 +51,24 @@ pub enum WindowStep {
     Open { replacing: Option<u64>, at: u64 },
 }
 
+/// The lockout windows as a verify's success must find them when it is
+/// written: neither full at that moment. A code is checked before anything
+/// is written, and a right one takes no attempt (only wrong ones are
+/// counted), so the success write itself carries the lockout: parallel
+/// wrong guesses fill a window atomically, and a right code arriving after
+/// them finds it full and is refused like any other attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenWindows {
+    /// When the success is written: its enrollment or pending key must not
+    /// have expired by then either.
+    pub now: u64,
+    pub short_limit: u32,
+    /// A short window that started at or before this has ended.
+    pub short_ended_by: u64,
+    pub long_limit: u32,
+    pub long_ended_by: u64,
+}
+
 /// A verified code of the user's current key.
 #[derive(Debug, Clone, Copy)]
 pub struct SignIn<'a> {
@@ -374,10 +392,10 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Pending → registered, if the pending sign-up is still the one whose
-    /// secret matched (`enrollment_id`) and has not expired at `now`; the
+    /// secret matched (`enrollment_id`) and has not expired (`open.now`); the
     /// userId pointer is written in the same transaction. `step` is the
-    /// code's replay counter. Returns the session generation the new
-    /// tokens belong to.
+    /// code's replay counter, and neither lockout window full (`open`).
+    /// Returns the session generation the new tokens belong to.
     fn complete_signup(
         &self,
         key: &UserKey,
@@ -385,23 +403,25 @@ pub trait Store: Send + Sync {
         enrollment_id: &str,
         step: u64,
         user_id: &str,
-        now: u64,
+        open: &OpenWindows,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Records a sign-in (see [`SignIn`]), if the secret is still the one
-    /// that matched and its step is newer than the last accepted one.
-    /// Returns the generation the new tokens belong to.
+    /// that matched, its step is newer than the last accepted one and
+    /// neither lockout window is full (`open`). Returns the generation the
+    /// new tokens belong to.
     fn record_sign_in(
         &self,
         key: &UserKey,
         sign_in: &SignIn<'_>,
+        open: &OpenWindows,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Makes the pending key the user's key at `step` (stored as `promoted`:
     /// the same secret, sealed for its new place), if it is still pending,
-    /// unexpired at `now`, of the current session generation, and `step` is
-    /// newer than the last accepted one. Every earlier session ends; returns
-    /// the new generation.
+    /// unexpired (`open.now`), of the current session generation, and `step` is
+    /// newer than the last accepted one, and neither lockout window is full
+    /// (`open`). Every earlier session ends; returns the new generation.
     fn promote_pending_key(
         &self,
         key: &UserKey,
@@ -409,7 +429,7 @@ pub trait Store: Send + Sync {
         pending: &PendingKey,
         promoted: &SealedSecret,
         step: u64,
-        now: u64,
+        open: &OpenWindows,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The user and whether `token_id` was logged out, in one strongly

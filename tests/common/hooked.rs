@@ -70,14 +70,14 @@ impl<H: Hook> Store for Hooked<H> {
         e: &str,
         step: u64,
         user: &str,
-        now: u64,
+        open: &OpenWindows,
     ) -> Result<u64, StoreError> {
         self.hook.before(Op::CompleteSignup, key, &self.inner).await?;
-        self.inner.complete_signup(key, attempt, e, step, user, now).await
+        self.inner.complete_signup(key, attempt, e, step, user, open).await
     }
-    async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>) -> Result<u64, StoreError> {
+    async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>, open: &OpenWindows) -> Result<u64, StoreError> {
         self.hook.before(Op::RecordSignIn, key, &self.inner).await?;
-        self.inner.record_sign_in(key, sign_in).await
+        self.inner.record_sign_in(key, sign_in, open).await
     }
     async fn promote_pending_key(
         &self,
@@ -86,11 +86,11 @@ impl<H: Hook> Store for Hooked<H> {
         p: &PendingKey,
         promoted: &totp_lambda::secret_box::SealedSecret,
         step: u64,
-        now: u64,
+        open: &OpenWindows,
     ) -> Result<u64, StoreError> {
         self.hook.before(Op::PromotePendingKey, key, &self.inner).await?;
         self.inner
-            .promote_pending_key(key, attempt, p, promoted, step, now)
+            .promote_pending_key(key, attempt, p, promoted, step, open)
             .await
     }
     async fn get_session(&self, key: &UserKey, token_id: &str) -> Result<SessionState, StoreError> {

@@ -703,3 +703,15 @@ pub async fn mgmt_call<S: Store>(
     )
     .await
 }
+
+/// What a competitor's success write in a race test requires of the lockout
+/// windows: none of them full, at `now` (limits no test reaches).
+pub fn unlocked(now: u64) -> totp_lambda::store::OpenWindows {
+    totp_lambda::store::OpenWindows {
+        now,
+        short_limit: 1_000,
+        short_ended_by: 0,
+        long_limit: 1_000,
+        long_ended_by: 0,
+    }
+}

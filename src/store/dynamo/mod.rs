@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
-use super::{AttemptTake, NewEnrollment, PendingKey, SignIn, Store, StoreError, UserKey, UserRecord, WindowStep};
+use super::{
+    AttemptTake, NewEnrollment, OpenWindows, PendingKey, SignIn, Store, StoreError, UserKey, UserRecord, WindowStep,
+};
 use super::{
     AuditQuery, AuditRecord, NewUser, RecoveryCodeSet, RecoveryRedemption, SessionRef, SessionState, SignInLink,
     UserQuery,
@@ -47,6 +49,22 @@ const SHORT_WINDOW: &str = "#attempts, #attemptsWindowStart, #attemptIds";
 /// For an ADD clause: a success gives back its own attempt in the long
 /// window (bind `:refund` to -1), so the long window counts wrong codes only.
 const SUCCESS_REFUND: &str = "#longAttempts :refund";
+
+/// For a condition: neither lockout window is full now (bind the values of
+/// [`open_windows_values`]). A window that has ended counts as empty.
+const WINDOWS_OPEN: &str = "(attribute_not_exists(#attemptsWindowStart) OR #attempts < :shortLimit \
+     OR #attemptsWindowStart <= :shortEndedBy) \
+     AND (attribute_not_exists(#longWindowStart) OR #longAttempts < :longLimit \
+     OR #longWindowStart <= :longEndedBy)";
+
+fn open_windows_values(open: &OpenWindows) -> [(&'static str, AttributeValue); 4] {
+    [
+        (":shortLimit", n(open.short_limit.into())),
+        (":shortEndedBy", n(open.short_ended_by)),
+        (":longLimit", n(open.long_limit.into())),
+        (":longEndedBy", n(open.long_ended_by)),
+    ]
+}
 
 /// How often unprocessed keys of a BatchGetItem are asked for again.
 const BATCH_RETRIES: usize = 3;
@@ -380,13 +398,13 @@ impl Store for DynamoStore {
         enrollment_id: &str,
         step: u64,
         user_id: &str,
-        now: u64,
+        open: &OpenWindows,
     ) -> Result<u64, StoreError> {
-        self.register_signup(key, attempt_id, enrollment_id, step, user_id, now)
+        self.register_signup(key, attempt_id, enrollment_id, step, user_id, open)
             .await
     }
 
-    async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>) -> Result<u64, StoreError> {
+    async fn record_sign_in(&self, key: &UserKey, sign_in: &SignIn<'_>, open: &OpenWindows) -> Result<u64, StoreError> {
         let mut update = String::from("SET #lastStep = :step, #acceptedAttemptId = :attemptId");
         let mut removes = String::from("#attempts, #attemptsWindowStart, #attemptIds");
         if sign_in.end_other_sessions {
@@ -399,22 +417,21 @@ impl Store for DynamoStore {
             (":enrollment", s(sign_in.enrollment_id)),
             (":step", n(sign_in.step)),
             (":bump", n(sign_in.end_other_sessions.into())),
-            (":refund", AttributeValue::N("-1".into())),
         ];
+        values.extend(open_windows_values(open));
         if let Some(resealed) = sign_in.resealed {
             update.push_str(", #secret = :secret, #secretKeyId = :keyId");
             values.push((":secret", b(&resealed.blob)));
             values.push((":keyId", s(&resealed.key_id)));
         }
-        update.push_str(&format!(
-            " ADD #sessionGeneration :bump, #longAttempts :refund REMOVE {removes}"
-        ));
+        // No attempt was taken: the long window is left as it is.
+        update.push_str(&format!(" ADD #sessionGeneration :bump REMOVE {removes}"));
         self.conditional_update_returning(
             key,
             &update,
             &format!(
                 "#status = :registered AND {ENABLED} AND #enrollmentId = :enrollment \
-                 AND (attribute_not_exists(#lastStep) OR #lastStep < :step)"
+                 AND (attribute_not_exists(#lastStep) OR #lastStep < :step) AND {WINDOWS_OPEN}"
             ),
             values,
             ReturnValue::UpdatedNew,
@@ -430,8 +447,9 @@ impl Store for DynamoStore {
         pending: &PendingKey,
         promoted: &SealedSecret,
         step: u64,
-        now: u64,
+        open: &OpenWindows,
     ) -> Result<u64, StoreError> {
+        let now = open.now;
         // Only in the generation it was created in: a sign-out everywhere
         // (or any other end of every session) since then has ended it too.
         let generation = pending
@@ -452,8 +470,8 @@ impl Store for DynamoStore {
             (":registered", s(REGISTERED)),
             (":now", n(now)),
             (":one", n(1)),
-            (":refund", AttributeValue::N("-1".into())),
         ];
+        values.extend(open_windows_values(open));
         // The new key's parameters replace the old key's.
         let (set_params, remove_params) = match params_value(pending.params) {
             Some(params) => {
@@ -468,13 +486,13 @@ impl Store for DynamoStore {
             &format!(
                 "SET #secret = :secret, #secretKeyId = :keyId, #enrollmentId = :enrollment, #lastStep = :step, \
                  #acceptedAttemptId = :attemptId{set_params} \
-                 ADD #sessionGeneration :one, #longAttempts :refund \
-                 REMOVE {PENDING_KEY}, #attempts, #attemptsWindowStart, #attemptIds{remove_params}"
+                 ADD #sessionGeneration :one \
+                 REMOVE {PENDING_KEY}, {SHORT_WINDOW}{remove_params}"
             ),
             &format!(
                 "#status = :registered AND {ENABLED} AND #pendingEnrollmentId = :enrollment \
                  AND #pendingExpiresAt > :now AND #pendingGeneration = :generation AND {same_generation} \
-                 AND (attribute_not_exists(#lastStep) OR #lastStep < :step)"
+                 AND (attribute_not_exists(#lastStep) OR #lastStep < :step) AND {WINDOWS_OPEN}"
             ),
             values,
             ReturnValue::UpdatedNew,

@@ -8,13 +8,13 @@
 //! also carry `project`, the partition key of the `byProject` index (sort
 //! key `pk`), which lists a project's users in loginId order without a Scan.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::item::{attr, b, n, params_value, profile_map, s, Item, BY_PROJECT_INDEX, DISABLED, PENDING, REGISTERED};
 use super::sessions::invalid;
-use super::{bindings, classify, DynamoStore, PENDING_KEY};
+use super::{bindings, classify, open_windows_values, DynamoStore, PENDING_KEY, WINDOWS_OPEN};
 use crate::domain::ProjectId;
-use crate::store::{NewUser, Status, StoreError, UserKey, UserQuery, UserRecord};
+use crate::store::{NewUser, OpenWindows, Status, StoreError, UserKey, UserQuery, UserRecord};
 
 /// Index entries read per Query while filtering: one page of a search
 /// costs what it skips and keeps, never the whole project.
@@ -48,29 +48,28 @@ impl DynamoStore {
         enrollment_id: &str,
         step: u64,
         user_id: &str,
-        now: u64,
+        open: &OpenWindows,
     ) -> Result<u64, StoreError> {
+        let now = open.now;
         let update_expression = "SET #status = :registered, #userId = :userId, #createdTime = :now, \
              #lastStep = :step, #acceptedAttemptId = :attemptId, #project = :project, \
              #sessionGeneration = :zero \
-             ADD #longAttempts :refund \
              REMOVE #expiresAt, #attempts, #attemptsWindowStart, #attemptIds";
-        let condition = "#status = :pending AND #enrollmentId = :enrollment AND #expiresAt > :now";
-        let (names, values) = bindings(
-            &[update_expression, condition],
-            vec![
-                (":registered", s(REGISTERED)),
-                (":pending", s(PENDING)),
-                (":userId", s(user_id)),
-                (":attemptId", s(attempt_id)),
-                (":now", n(now)),
-                (":step", n(step)),
-                (":enrollment", s(enrollment_id)),
-                (":project", s(key.project.as_str())),
-                (":zero", n(0)),
-                (":refund", AttributeValue::N("-1".into())),
-            ],
-        );
+        let condition =
+            format!("#status = :pending AND #enrollmentId = :enrollment AND #expiresAt > :now AND {WINDOWS_OPEN}");
+        let mut values = vec![
+            (":registered", s(REGISTERED)),
+            (":pending", s(PENDING)),
+            (":userId", s(user_id)),
+            (":attemptId", s(attempt_id)),
+            (":now", n(now)),
+            (":step", n(step)),
+            (":enrollment", s(enrollment_id)),
+            (":project", s(key.project.as_str())),
+            (":zero", n(0)),
+        ];
+        values.extend(open_windows_values(open));
+        let (names, values) = bindings(&[update_expression, &condition], values);
         let update = Update::builder()
             .table_name(&self.table)
             .key(attr::PK, Self::pk(key))
