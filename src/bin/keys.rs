@@ -12,5 +12,5 @@ async fn main() -> Result<(), Error> {
     let tokens = app::token_keys(Function::Keys, &app::sdk_config().await, &config)
         .await?
         .ok_or("the keys function reads the public keys document")?;
-    lambda_http::run(service_fn(|request| http::keys(&config, &tokens, request))).await
+    http::run(service_fn(|request| http::keys(&config, &tokens, request))).await
 }

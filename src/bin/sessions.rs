@@ -9,5 +9,5 @@ use totp_lambda::{http, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let app = app::from_env(Function::Sessions).await?;
-    lambda_http::run(service_fn(|request| http::sessions(&app, request))).await
+    http::run(service_fn(|request| http::sessions(&app, request))).await
 }

@@ -8,5 +8,5 @@ use totp_lambda::{http, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let app = app::from_env(Function::Signup).await?;
-    lambda_http::run(service_fn(|request| http::signup(&app, request))).await
+    http::run(service_fn(|request| http::signup(&app, request))).await
 }

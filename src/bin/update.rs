@@ -10,5 +10,5 @@ use totp_lambda::{http, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let app = app::from_env(Function::Update).await?;
-    lambda_http::run(service_fn(|request| http::update(&app, request))).await
+    http::run(service_fn(|request| http::update(&app, request))).await
 }

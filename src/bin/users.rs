@@ -11,5 +11,5 @@ async fn main() -> Result<(), Error> {
     let sdk = app::sdk_config().await;
     let app = app::build(Function::Users, &sdk).await?;
     let keys = app::management_keys(&sdk).await?;
-    lambda_http::run(service_fn(|request| http::management(&app, &keys, request))).await
+    http::run(service_fn(|request| http::management(&app, &keys, request))).await
 }

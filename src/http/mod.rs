@@ -27,6 +27,65 @@ mod management;
 mod sessions;
 mod totp;
 
+/// Serves `handler` as `lambda_http::run` does, with the event's `Host` and
+/// `X-Forwarded-Proto` headers checked first. lambda_http builds the request's
+/// URL from them and panics on one that does not parse (an unwrap in its
+/// `build_request_uri`), and an empty Host moves the path's first segment into
+/// the host. API Gateway sets both itself; any other front (or `cargo lambda
+/// watch`) may pass a client's: an unsound one is dropped, and the URL is then
+/// built from the request context's domain name, or is relative.
+pub async fn run<'a, S, R, E>(handler: S) -> Result<(), lambda_http::Error>
+where
+    S: lambda_http::Service<Request, Response = R, Error = E>,
+    S::Future: Send + 'a,
+    R: lambda_http::IntoResponse + 'a,
+    E: std::fmt::Debug + Into<lambda_http::lambda_runtime::Diagnostic>,
+{
+    use lambda_http::request::LambdaRequest;
+    use lambda_http::{Adapter, LambdaEvent, Service};
+    let mut adapter: Adapter<'a, R, S> = Adapter::from(handler);
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(move |mut event: LambdaEvent<LambdaRequest>| {
+        sound_forwarding(&mut event.payload);
+        adapter.call(event)
+    }))
+    .await
+}
+
+/// Drops a `Host` or `X-Forwarded-Proto` header lambda_http could not build a URL from.
+pub fn sound_forwarding(request: &mut lambda_http::request::LambdaRequest) {
+    use lambda_http::request::LambdaRequest;
+    let (headers, multi) = match request {
+        LambdaRequest::ApiGatewayV1(ag) => (&mut ag.headers, Some(&mut ag.multi_value_headers)),
+        LambdaRequest::ApiGatewayV2(ag) => (&mut ag.headers, None),
+        // No other kind of event is enabled (Cargo.toml's lambda_http features).
+        _ => return,
+    };
+    let proto = header::HeaderName::from_static("x-forwarded-proto");
+    for headers in std::iter::once(headers).chain(multi) {
+        if unsound(headers, &header::HOST, host_is_sound) {
+            headers.remove(header::HOST);
+        }
+        if unsound(headers, &proto, |p| {
+            p.eq_ignore_ascii_case("https") || p.eq_ignore_ascii_case("http")
+        }) {
+            headers.remove(&proto);
+        }
+    }
+}
+
+/// Whether any value of `name` is not text that `sound` accepts.
+fn unsound(headers: &lambda_http::http::HeaderMap, name: &header::HeaderName, sound: fn(&str) -> bool) -> bool {
+    headers.get_all(name).iter().any(|v| !v.to_str().is_ok_and(sound))
+}
+
+/// A host that makes `https://<host>/` a URL with that host and nothing of it
+/// spilled into the path, query or fragment.
+fn host_is_sound(host: &str) -> bool {
+    !host.is_empty()
+        && url::Url::parse(&format!("https://{host}/"))
+            .is_ok_and(|u| u.host_str().is_some() && u.path() == "/" && u.query().is_none() && u.fragment().is_none())
+}
+
 // Each function's entry: the CORS policy of ALLOWED_ORIGINS around its route(s).
 
 /// POST /v1/auth/totp/signup
@@ -241,4 +300,72 @@ fn deployed() -> (&'static str, &'static str) {
         (var("AWS_LAMBDA_FUNCTION_NAME"), var("AWS_LAMBDA_FUNCTION_VERSION"))
     });
     (function, version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::request::LambdaRequest;
+
+    /// events/<name> with these forwarding headers, in `headers` and, for a
+    /// REST event, `multiValueHeaders` too.
+    fn event(name: &str, host: &str, proto: &str) -> LambdaRequest {
+        let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let mut json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for (field, value) in [("host", host), ("x-forwarded-proto", proto)] {
+            for (map, value) in [("headers", json!(value)), ("multiValueHeaders", json!([value]))] {
+                if let Some(Value::Object(headers)) = json.get_mut(map) {
+                    headers.retain(|name, _| !name.eq_ignore_ascii_case(field));
+                    headers.insert(field.into(), value);
+                }
+            }
+        }
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn path_of(request: LambdaRequest) -> std::thread::Result<String> {
+        std::panic::catch_unwind(|| Request::from(request).uri().path().to_owned())
+    }
+
+    #[test]
+    fn an_unparsable_forwarded_proto_would_panic_and_is_dropped() {
+        for name in ["verify-http-api.json", "verify-rest-api.json"] {
+            let raw = event(name, "a1b2c3d4e5.example.com", "!!OxeU0>=,|");
+            assert!(path_of(raw).is_err(), "{name}: lambda_http panics on it");
+            let mut checked = event(name, "a1b2c3d4e5.example.com", "!!OxeU0>=,|");
+            sound_forwarding(&mut checked);
+            // (A REST event's path carries its stage.)
+            assert!(path_of(checked).unwrap().ends_with("/v1/auth/totp/verify"), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_empty_or_unparsable_host_is_dropped_and_the_path_kept() {
+        for host in ["", "ID(S.[kDHm", "a/b", "a?b", "a#b", "a b"] {
+            let mut checked = event("verify-http-api.json", host, "https");
+            sound_forwarding(&mut checked);
+            assert_eq!(path_of(checked).unwrap(), "/v1/auth/totp/verify", "{host:?}");
+        }
+        // Unchecked, the empty Host moves the path's first segment into the host.
+        let raw = event("verify-http-api.json", "", "https");
+        assert_ne!(path_of(raw).unwrap(), "/v1/auth/totp/verify");
+    }
+
+    #[test]
+    fn sound_forwarding_headers_are_kept() {
+        for (host, proto) in [
+            ("a1b2c3d4e5.example.com", "https"),
+            ("127.0.0.1:9000", "http"),
+            ("EXAMPLE.com", "HTTPS"),
+        ] {
+            let mut checked = event("verify-rest-api.json", host, proto);
+            sound_forwarding(&mut checked);
+            let LambdaRequest::ApiGatewayV1(ag) = &checked else {
+                panic!("a REST event")
+            };
+            assert_eq!(ag.headers.get("host").unwrap(), host);
+            assert_eq!(ag.headers.get("x-forwarded-proto").unwrap(), proto);
+            assert_eq!(ag.multi_value_headers.get("x-forwarded-proto").unwrap(), proto);
+        }
+    }
 }
