@@ -774,3 +774,39 @@ async fn update_needs_a_sign_in_from_the_last_five_minutes() {
     assert_eq!(status, 200, "{stepped_up}");
     assert_eq!(h.update(&auth_of(&stepped_up), "fresh-update@example.com").await.0, 200);
 }
+
+/// A user whose new key waits for its first code is guarded as any other:
+/// a code that matches neither key is counted, and the lockout then holds
+/// for the new key's code too.
+#[tokio::test]
+async fn wrong_codes_count_while_a_new_key_waits() {
+    let h = Harness::new().await;
+    let (key, signed_in) = h.register("waiting@example.com").await;
+    let (status, updated) = h
+        .update(
+            &bearer(&format!("{PROJECT}:{}", refresh_of(&signed_in))),
+            "waiting@example.com",
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    let new_key = updated["key"].as_str().unwrap().to_owned();
+    h.advance(30);
+    // A code that neither key accepts now.
+    let now = h.now();
+    let valid: Vec<String> = [&key, &new_key]
+        .iter()
+        .flat_map(|k| [now - 30, now, now + 30].map(|t| code(k, t)))
+        .collect();
+    let wrong = (0..)
+        .map(|i: u32| format!("{:06}", (i * 7919) % 1_000_000))
+        .find(|c| !valid.contains(c))
+        .unwrap();
+    for n in 1..=5 {
+        let (status, body) = h.verify("waiting@example.com", &wrong).await;
+        assert_eq!((status, error_code(&body)), (401, "E061102"), "wrong code {n}");
+    }
+    let (status, body) = h.verify("waiting@example.com", &code(&new_key, h.now())).await;
+    assert_eq!((status, error_code(&body)), (429, "E061103"), "{body}");
+    let stored = h.user_items().await;
+    assert_eq!(stored[0]["attempts"].as_n().unwrap(), "5");
+}
