@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::lockout::{open_windows, plan_attempt, AttemptPlan, LockoutPolicy};
 use crate::otpauth::{self, Provisioning, QrError, TotpSecret};
 use crate::secret_box::{Binding, Field, Opened, SealedSecret, SecretBoxError};
-use crate::store::{NewEnrollment, OpenWindows, PendingKey, SignIn, Status, Store, StoreError, UserKey, UserRecord};
+use crate::store::{NewEnrollment, PendingKey, SignIn, Status, Store, StoreError, UserKey, UserRecord};
 use crate::tokens::RefreshToken;
 use crate::totp;
 
@@ -314,7 +314,7 @@ impl<S: Store> App<S> {
             return Err(Error::WrongCode);
         }
         let attempt = random_id("A", 10)?;
-        let open: OpenWindows = open_windows(policy, now);
+        let open = open_windows(policy, now);
         let lockout = (policy, now);
 
         let (user_id, created_time, first_seen, generation) =
