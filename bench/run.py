@@ -37,6 +37,7 @@ import hmac
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import struct
@@ -55,6 +56,16 @@ from emulator import Invocation, RuntimeApi  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ["signup", "verify", "update", "keys", "sessions", "management"]
+# The floors (examples/floor_*.rs, built with the same release profile): what
+# any lambda_http program costs, and one that sets the AWS SDK up the default
+# way and makes one DynamoDB PutItem per request. Each function's cold start,
+# CPU and RSS are shown as a ratio to them.
+FLOORS = {"floor-hello": "floor_hello", "floor-put-item": "floor_put_item"}
+# A Python Lambda doing signup's work (bench/peer/signup.py, boto3 and segno,
+# under awslambdaric as Lambda's python runtime runs it): peer → the function
+# whose requests it answers. Its venv is made by scripts/bench.sh.
+PEERS = {"signup-python": "signup"}
+PEER_PYTHON = ROOT / ".tools" / "bench-peer" / "bin" / "python"
 PROJECT = "P2TotpLambdaBench"
 SAMPLE_PROJECT = "P2TotpLambdaSampleProject01"  # the project id in events/*.json
 MEMORY_SIZE_MB = 256  # template.yaml's MemorySize, announced to the runtime
@@ -71,6 +82,9 @@ REQUESTS = {
     "keys": (f"GET /v2/keys/{PROJECT}", 200),
     "sessions": ("POST /v1/auth/refresh with a live refresh JWT", 200),
     "management": ("GET /v1/mgmt/user?loginId=… with a management key", 200),
+    "floor-hello": ("any event (the keys request); answers a constant", 200),
+    "floor-put-item": ("any event (the keys request); one PutItem of a new item", 200),
+    "signup-python": ("POST /v1/auth/totp/signup, a new loginId each time (bench/peer/signup.py)", 200),
 }
 
 
@@ -147,7 +161,7 @@ class Instance:
         self.status: Optional[int] = None  # wait status, once reaped
         self.rusage = None
         self._env = bench.function_env(function, self.api.address)
-        self._binary = bench.binary(function)
+        self._argv = bench.command(function)
 
     def spawn(self) -> None:
         log_flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -159,14 +173,14 @@ class Instance:
         self.spawned_ns = time.monotonic_ns()
         try:
             self.pid = os.posix_spawn(
-                self._binary,
-                [self._binary],
+                self._argv[0],
+                self._argv,
                 self._env,
                 file_actions=actions,
                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),
             )
         except OSError as e:
-            raise BenchError(f"cannot start {self._binary}: {e}") from None
+            raise BenchError(f"cannot start {self._argv[0]}: {e}") from None
         with _live_lock:
             _live[self.pid] = self.label
 
@@ -365,10 +379,23 @@ class Bench:
         self._users = 0
         self.run_tag = f"{int(time.time())}-{os.getpid()}"
 
+    def command(self, function: str) -> list[str]:
+        """The argv of one instance of `function`."""
+        if function in PEERS:
+            if not os.access(PEER_PYTHON, os.X_OK):
+                raise BenchError("no .tools/bench-peer: scripts/bench.sh makes it from bench/peer/requirements.txt")
+            return [str(PEER_PYTHON), "-m", "awslambdaric", f"{PEERS[function]}.handler"]
+        return [self.binary(function)]
+
     def binary(self, function: str) -> str:
-        path = self.bins / function
+        if function in FLOORS:
+            path = self.bins / "examples" / FLOORS[function]
+            build = f"cargo build [--release] --example {FLOORS[function]}"
+        else:
+            path = self.bins / function
+            build = "cargo build [--release] --bins"
         if not os.access(path, os.X_OK):
-            raise BenchError(f"no function binary {path}: build it first (cargo build [--release] --bins)")
+            raise BenchError(f"no binary {path}: build it first ({build})")
         return str(path)
 
     def _base_env(self) -> dict[str, str]:
@@ -409,6 +436,12 @@ class Bench:
         env = dict(self.base_env)
         env["AWS_LAMBDA_RUNTIME_API"] = runtime_api
         env["AWS_LAMBDA_FUNCTION_NAME"] = f"totp-lambda-bench-{function}"
+        if function in PEERS:
+            # awslambdaric imports the handler from the path, as Lambda does from /var/task
+            # (read-only there: no bytecode written, none left in the repository here).
+            env["PYTHONPATH"] = str(ROOT / "bench" / "peer")
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            env["AWS_EXECUTION_ENV"] = "AWS_Lambda_python3.11"
         return env
 
     def _generate_keys(self) -> dict[str, Path]:
@@ -501,6 +534,7 @@ class Bench:
         maker of event builders (each called when its event is handed out,
         so a TOTP code is computed at that moment)."""
         events = self.events
+        function = PEERS.get(function, function)
         if function == "signup":
             def source():
                 login_id = self.new_login_id("signup")
@@ -511,7 +545,7 @@ class Bench:
             def source():
                 login_id, key = next(pending)
                 return lambda: events.verify(login_id, totp_now(key))
-        elif function == "keys":
+        elif function == "keys" or function in FLOORS:
             def source():
                 return events.keys
         else:
@@ -531,30 +565,43 @@ class Bench:
 
     # ---- measurements
 
-    def cold(self, function: str, runs: int) -> dict:
-        source = self.event_source(function, runs)
-        latencies, rss, cpu = [], [], []
+    def cold_once(self, function: str, make: Callable[[], bytes], run: int) -> tuple[int, int, int]:
+        """One cold start: (spawn → response posted ns, peak RSS bytes, CPU ns)."""
+        instance = Instance(self, function, f"{function}-cold-{run + 1}")
+        try:
+            invocation = instance.api.submit(make, f"cold start {run + 1} of {function}")
+            instance.spawn()
+            instance.wait(invocation)
+            peak_rss = instance.peak_rss_bytes()
+            self.check(function, invocation, instance)
+        finally:
+            instance.stop()
+        return invocation.done_ns - instance.spawned_ns, peak_rss, instance.cpu_ns
+
+    def cold(self, functions: list[str], runs: int) -> dict[str, dict]:
+        """`runs` cold starts of each function, taken in turns (one of each,
+        then the next round), so a change in the machine's load while they
+        run falls on every function alike and the ratios stay fair. Each
+        round goes in its own shuffled order (seeded: the same every run), so
+        no function always follows the one that just left DynamoDB Local busy."""
+        sources = {function: self.event_source(function, runs) for function in functions}
+        samples = {function: ([], [], []) for function in functions}
         for run in range(runs):
-            make = source()
-            instance = Instance(self, function, f"{function}-cold-{run + 1}")
-            try:
-                invocation = instance.api.submit(make, f"cold start {run + 1} of {function}")
-                instance.spawn()
-                instance.wait(invocation)
-                peak_rss = instance.peak_rss_bytes()
-                self.check(function, invocation, instance)
-            finally:
-                instance.stop()
-            latencies.append(invocation.done_ns - instance.spawned_ns)
-            rss.append(peak_rss)
-            cpu.append(instance.cpu_ns)
+            order = list(functions)
+            random.Random(run).shuffle(order)
+            for function in order:
+                for series, value in zip(samples[function], self.cold_once(function, sources[function](), run)):
+                    series.append(value)
         return {
-            "runs": runs,
-            "p50_ns": percentile(latencies, 0.5),
-            "p99_ns": percentile(latencies, 0.99),
-            "samples_ns": latencies,
-            "peak_rss_bytes": {"p50": percentile(rss, 0.5), "max": max(rss), "samples": rss, "source": "VmHWM"},
-            "cpu_ns": {"p50": percentile(cpu, 0.5), "samples": cpu},
+            function: {
+                "runs": runs,
+                "p50_ns": percentile(latencies, 0.5),
+                "p99_ns": percentile(latencies, 0.99),
+                "samples_ns": latencies,
+                "peak_rss_bytes": {"p50": percentile(rss, 0.5), "max": max(rss), "samples": rss, "source": "VmHWM"},
+                "cpu_ns": {"p50": percentile(cpu, 0.5), "samples": cpu},
+            }
+            for function, (latencies, rss, cpu) in samples.items()
         }
 
     def warm(self, function: str, instances: int, per_instance: int) -> dict:
@@ -694,7 +741,8 @@ def table(report: dict) -> list[str]:
     for row in report["compute"]:
         rows.append([f"compute  {row['name']}", fmt_ns(row["median_ns"]), fmt_ns(row["p99_ns"]), str(row["runs"]),
                      "", "", "", "", ""])
-    for function, result in report["functions"].items():
+    groups = [report["functions"], report.get("floors", {}), report.get("peer", {})]
+    for function, result in [item for group in groups for item in group.items()]:
         cold, size = result.get("cold"), result.get("size") or {}
         if cold:
             rows.append([f"{function:<10} cold start: spawn → response", fmt_ns(cold["p50_ns"]), fmt_ns(cold["p99_ns"]),
@@ -724,8 +772,44 @@ def table(report: dict) -> list[str]:
         "from /proc (10 ms ticks, ≈); peak RSS: the largest instance's VmHWM at the end",
         "requests (every answer's status is checked):",
     ]
-    lines += [f"  {f:<10} {REQUESTS[f][0]} → {REQUESTS[f][1]}" for f in report["functions"]]
+    lines += [f"  {f:<10} {REQUESTS[f][0]} → {REQUESTS[f][1]}" for group in groups for f in group]
+    lines += ratio_table(report)
     return lines
+
+
+def ratios(report: dict) -> dict[str, dict[str, dict[str, float]]]:
+    """Each function's cold start p50, its CPU and peak RSS (p50) divided by
+    each floor's: {function: {floor: {"cold": …, "cpu": …, "rss": …}}}."""
+    def figures(result: dict) -> dict[str, float]:
+        cold = result["cold"]
+        return {"cold": cold["p50_ns"], "cpu": cold["cpu_ns"]["p50"], "rss": cold["peak_rss_bytes"]["p50"]}
+
+    floors = {name: figures(result) for name, result in report.get("floors", {}).items()}
+    others = {**report["functions"], **report.get("peer", {})}
+    return {
+        function: {floor: {k: figures(result)[k] / max(base[k], 1) for k in base} for floor, base in floors.items()}
+        for function, result in others.items()
+    }
+
+
+def ratio_table(report: dict) -> list[str]:
+    """The cold starts as ratios to the floors (1.00×: as cheap as the floor)."""
+    table_ratios = ratios(report)
+    floors = list(report.get("floors", {}))
+    if not floors or not table_ratios:
+        return []
+    header = ["cold start ÷ floor (p50)"] + [f"{what} ÷ {floor}" for floor in floors for what in ("time", "CPU", "RSS")]
+    rows = [[function] + [f"{by_floor[floor][k]:.2f}×" for floor in floors for k in ("cold", "cpu", "rss")]
+            for function, by_floor in table_ratios.items()]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+
+    def render(cells: list[str]) -> str:
+        return "  ".join([cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]).rstrip()
+
+    return ["", render(header), "-" * len(render(["x" * w for w in widths]))] + [render(r) for r in rows] + [
+        "floor-hello: a lambda_http hello world; floor-put-item: the same with aws_config::load_from_env() and "
+        "one DynamoDB PutItem per request (examples/floor_*.rs, the same release profile)",
+    ]
 
 
 def main() -> int:
@@ -739,6 +823,10 @@ def main() -> int:
     parser.add_argument("--keys", choices=["ec", "rsa"], default=os.environ.get("BENCH_KEYS", "ec"),
                         help="signing keys: ec (P-256, ES256; default) or rsa (RSA-2048, RS256)")
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
+    parser.add_argument("--no-floors", dest="floors", action="store_false",
+                        help="leave out the floor programs (examples/floor_*.rs)")
+    parser.add_argument("--no-peer", dest="peer", action="store_false",
+                        help="leave out the Python peer of signup (bench/peer)")
     parser.add_argument("--compute-json", help="rows of cargo bench --bench compute -- --json")
     parser.add_argument("--lambda-dir", help="cargo lambda build's output (target/lambda): sizes")
     parser.add_argument("--out", help="write the report as JSON here")
@@ -771,6 +859,8 @@ def main() -> int:
             },
             "compute": [],
             "functions": {},
+            "floors": {},
+            "peer": {},
         }
         if args.compute_json:
             try:
@@ -778,22 +868,29 @@ def main() -> int:
             except (OSError, ValueError) as e:
                 raise BenchError(f"cannot read the compute rows {args.compute_json}: {e}") from None
         size = sizes(Path(args.lambda_dir)) if args.lambda_dir else {}
-        for function in functions:
-            print(f"bench: {function}: {args.cold} cold start(s), {args.warm} warm invocations, "
-                  f"{args.instances}×{args.per_instance} concurrent", file=sys.stderr, flush=True)
-            result = {"cold": bench.cold(function, args.cold),
+        floors = list(FLOORS) if args.floors else []
+        measured = functions + floors + (list(PEERS) if args.peer else [])
+        print(f"bench: {args.cold} cold start(s) of each of {', '.join(measured)}, in turns",
+              file=sys.stderr, flush=True)
+        cold = bench.cold(measured, args.cold)
+        for function in measured:
+            print(f"bench: {function}: {args.warm} warm invocations, {args.instances}×{args.per_instance} concurrent",
+                  file=sys.stderr, flush=True)
+            result = {"cold": cold[function],
                       "warm": [bench.warm(function, 1, args.warm),
                                bench.warm(function, args.instances, args.per_instance)]}
             if function in size:
                 result["size"] = size[function]
-            report["functions"][function] = result
+            group = "floors" if function in FLOORS else "peer" if function in PEERS else "functions"
+            report[group][function] = result
         bench.stop_helpers()
         if args.check:
             total = sum(r["cold"]["runs"] + sum(w["invocations"] + w["instances"] for w in r["warm"])
-                        for r in report["functions"].values())
-            print(f"bench harness: {', '.join(functions)} answered every event as expected "
+                        for group in ("functions", "floors", "peer") for r in report[group].values())
+            print(f"bench harness: {', '.join(measured)} answered every event as expected "
                   f"({total} invocations; statuses only, no time is checked)")
             return 0
+        report["ratios"] = ratios(report)
         report["table"] = table(report)
         print("\n".join(report["table"]))
         if args.out:

@@ -40,6 +40,9 @@ echo "checkov: no failed check"
 step "docs: every relative link and anchor resolves"
 .venv/bin/pytest tests/docs -q -p no:cacheprovider
 
+step "bench: the charts make bench draws, from sample JSON"
+.venv/bin/pytest tests/bench -q -p no:cacheprovider
+
 step "starting DynamoDB Local and moto (Secrets Manager)"
 use_dynamodb_local
 use_moto
@@ -107,10 +110,11 @@ TOTP_SESSION_TTL_SECONDS=$session_ttl TOTP_REFRESH_TTL_SECONDS=$refresh_ttl TOTP
   tests/e2e/test_http_flow.py::test_the_issuer_is_the_projects_own -q -p no:cacheprovider
 
 step "bench harness once (make bench's cold start and warm path; statuses only, no time is checked)"
-cargo build -q --bins
+cargo build -q --bins --example floor_hello --example floor_put_item
 bench_table="bench-$(date +%s)"
 cargo run -q --example create_table -- "$bench_table" >/dev/null
-python3 bench/run.py --check --bins target/debug --table "$bench_table" --cold 1 --warm 3 --instances 2 --per-instance 2
+python3 bench/run.py --check --bins target/debug --table "$bench_table" --cold 1 --warm 3 --instances 2 --per-instance 2 \
+  --no-peer
 
 step "browser: the page (web/) in headless Chromium, and the CORS policy"
 echo "screenshots of each step: target/browser/ (UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/browser.png)"
