@@ -6,8 +6,9 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 
-use crate::config::Config;
+use crate::config::{Config, TlsRoots};
 use crate::management_keys::ManagementKeys;
 use crate::secret_box::SecretBox;
 use crate::service::{App, Clock};
@@ -27,12 +28,81 @@ pub fn timeouts() -> TimeoutConfig {
 }
 
 /// The AWS configuration every function loads: pinned behaviour, bounded
-/// timeouts and retries. Tests start from the same loader, so these
-/// settings are what they exercise.
+/// timeouts and retries, and what Lambda puts in the environment taken from
+/// there directly ([`from_lambda_environment`]). Tests start from the same
+/// loader, so these settings are what they exercise.
 pub fn sdk_config_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::v2026_01_12())
+    sdk_config_loader_from(&environment)
+}
+
+/// As [`sdk_config_loader`], reading the variables through `get`.
+pub fn sdk_config_loader_from(get: Lookup) -> aws_config::ConfigLoader {
+    let loader = aws_config::defaults(BehaviorVersion::v2026_01_12())
         .timeout_config(timeouts())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    // An unknown TLS_ROOTS stops the function at start: Config::from_lookup
+    // refuses it with the other settings.
+    let loader = match (TlsRoots::from_lookup(get), https_client_trusting_aws_roots()) {
+        (Ok(TlsRoots::AmazonTrustServices) | Err(_), Some(client)) => loader.http_client(client),
+        _ => loader,
+    };
+    from_lambda_environment(loader, get)
+}
+
+/// The roots every AWS service endpoint's certificate chains to: Amazon
+/// Root CA 1 to 4 and Starfield Services Root G2 (Amazon Trust Services),
+/// from Mozilla's root store. Fingerprints in `certs/README.md`, checked by
+/// a test.
+pub const AMAZON_TRUST_SERVICES_PEM: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// The SDK's default HTTPS client (rustls on aws-lc, the proxy from the
+/// environment), trusting only the Amazon Trust Services roots.
+fn https_client_trusting_aws_roots() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES_PEM);
+    // Building the context checks nothing today; were it to fail, the SDK's
+    // default client is the answer.
+    let context = tls::TlsContext::builder().with_trust_store(trust).build().ok()?;
+    Some(Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    }))
+}
+
+/// Lambda hands every function its Region and its role's credentials in the
+/// environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...). Where both are there,
+/// the loader takes them from it and reads no profile file, instead of
+/// walking the default chains (profile files, SSO, web identity, container
+/// and instance metadata) that exist for laptops and servers. Elsewhere, an
+/// operator's `cargo run --example` with a profile, say, the default chains
+/// stay. Measured in docs/performance.md.
+pub fn from_lambda_environment(loader: aws_config::ConfigLoader, get: Lookup) -> aws_config::ConfigLoader {
+    let region = get("AWS_REGION").filter(|r| !r.is_empty());
+    let credentials = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|name| get(name).is_some_and(|v| !v.is_empty()));
+    match region {
+        Some(region) if credentials => loader
+            .region(aws_config::Region::new(region))
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+            .profile_files(
+                EnvConfigFiles::builder()
+                    .include_default_config_file(false)
+                    .include_default_credentials_file(false)
+                    .with_contents(EnvConfigFileKind::Config, "")
+                    .build(),
+            ),
+        _ => loader,
+    }
 }
 
 pub async fn sdk_config() -> SdkConfig {
@@ -238,4 +308,71 @@ pub async fn build_from(function: Function, sdk: &SdkConfig, get: Lookup<'_>) ->
         tokens,
         clock: Clock::system(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+
+    #[test]
+    fn the_compiled_in_roots_are_the_five_of_amazon_trust_services() {
+        let text = std::str::from_utf8(AMAZON_TRUST_SERVICES_PEM).unwrap();
+        let fingerprints: Vec<String> = text
+            .split("-----BEGIN CERTIFICATE-----")
+            .skip(1)
+            .map(|block| {
+                let body: String = block
+                    .split("-----END CERTIFICATE-----")
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .collect();
+                let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+                Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect()
+            })
+            .collect();
+        // certs/README.md: Amazon Root CA 1 to 4, Starfield Services Root G2.
+        assert_eq!(
+            fingerprints,
+            [
+                "8ECDE6884F3D87B1125BA31AC3FCB13D7016DE7F57CC904FE1CB97C6AE98196E",
+                "1BA5B2AA8C65401A82960118F80BEC4F62304D83CEC4713A19C39C011EA46DB4",
+                "18CE6CFE7BF14E60B2E347B8DFE868CB31D02EBB3ADA271569F50343B46DB3A4",
+                "E35D28419ED02025CFA69038CD623962458DA5C695FBDEA3C22B0BFB25897092",
+                "568D6905A2C88708A4B3025190EDCFEDB1974A606A13C6E5290FCB2AE63EDAB5",
+            ]
+        );
+    }
+
+    async fn region_loaded_from(vars: &[(&str, &str)]) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let get = |name: &str| map.get(name).cloned();
+        let loader = aws_config::defaults(BehaviorVersion::v2026_01_12());
+        from_lambda_environment(loader, &get)
+            .load()
+            .await
+            .region()
+            .map(|r| r.to_string())
+    }
+
+    #[tokio::test]
+    async fn lambdas_region_and_credentials_come_from_the_environment_only_when_both_are_there() {
+        let keys = [
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        let lambda = [("AWS_REGION", "xx-lambda-7"), keys[0], keys[1]];
+        assert_eq!(region_loaded_from(&lambda).await.as_deref(), Some("xx-lambda-7"));
+        // Without credentials in the environment, the default chains stay: the
+        // lookup's Region is not forced on them.
+        assert_ne!(
+            region_loaded_from(&[("AWS_REGION", "xx-lambda-7"), keys[0]])
+                .await
+                .as_deref(),
+            Some("xx-lambda-7")
+        );
+    }
 }

@@ -88,6 +88,8 @@ impl Config {
         }
         let issuer = required("TOTP_ISSUER")?;
         settings::check_issuer("TOTP_ISSUER", &issuer)?;
+        // Read by app::sdk_config_loader before this; refused here, at start.
+        TlsRoots::from_lookup(&get)?;
         let project_settings = settings::parse(&get("PROJECT_SETTINGS").unwrap_or_default(), &projects)?;
         let optional = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         Ok(Config {
@@ -149,6 +151,30 @@ impl Config {
     }
 }
 
+/// Which certificates the AWS clients trust (`TLS_ROOTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// `aws` (the default): only [`crate::app::AMAZON_TRUST_SERVICES_PEM`], compiled in.
+    /// The SDK's default parses the system's whole bundle (about 140
+    /// certificates) at the first request of every cold start: 80 % of the
+    /// instructions of signup's cold start (docs/performance.md). It also
+    /// means no other authority can vouch for an AWS endpoint.
+    AmazonTrustServices,
+    /// `system`: the SDK's default, the system bundle (`SSL_CERT_FILE`
+    /// honoured), for an endpoint whose certificate has another root.
+    System,
+}
+
+impl TlsRoots {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        match get("TLS_ROOTS").as_deref() {
+            None | Some("") | Some("aws") => Ok(TlsRoots::AmazonTrustServices),
+            Some("system") => Ok(TlsRoots::System),
+            Some(other) => Err(ConfigError(format!("TLS_ROOTS must be aws or system, not {other:?}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +230,22 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars[1] = ("PROJECT_ID", "P#1");
         assert!(config(&vars).is_err());
+    }
+
+    #[test]
+    fn tls_roots_are_amazons_unless_system_is_asked_and_nothing_else_starts() {
+        let roots = |value: Option<&str>| {
+            TlsRoots::from_lookup(|k| (k == "TLS_ROOTS").then_some(value).flatten().map(str::to_owned))
+        };
+        assert_eq!(roots(None).unwrap(), TlsRoots::AmazonTrustServices);
+        assert_eq!(roots(Some("aws")).unwrap(), TlsRoots::AmazonTrustServices);
+        assert_eq!(roots(Some("system")).unwrap(), TlsRoots::System);
+        let mut vars = BASE.to_vec();
+        vars.push(("TLS_ROOTS", "all"));
+        assert!(config(&vars).unwrap_err().0.contains("TLS_ROOTS"));
+        vars.pop();
+        vars.push(("TLS_ROOTS", "system"));
+        assert!(config(&vars).is_ok());
     }
 }
 

@@ -810,3 +810,155 @@ async fn wrong_codes_count_while_a_new_key_waits() {
     let stored = h.user_items().await;
     assert_eq!(stored[0]["attempts"].as_n().unwrap(), "5");
 }
+
+// ---- AWS endpoints are trusted through Amazon's roots only ----------------
+
+/// A TLS server on loopback whose certificate (for 127.0.0.1) a fresh test
+/// authority signed: (its https URL, the authority's PEM file, the server).
+fn tls_server_of_a_test_authority(dir: &std::path::Path) -> (String, std::path::PathBuf, std::process::Child) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=totp-lambda test authority",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-cert",
+            "server.pem",
+            "-key",
+            "server.key",
+            "-accept",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (format!("https://127.0.0.1:{port}"), dir.join("ca.pem"), server)
+}
+
+/// What a DynamoDB call through the functions' AWS configuration (with
+/// `vars` as its environment) to `endpoint` fails with, its whole chain.
+async fn dynamodb_failure_through(endpoint: &str, vars: &[(&str, &str)]) -> String {
+    let vars: std::collections::HashMap<String, String> =
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let get = |name: &str| vars.get(name).cloned();
+    let sdk = totp_lambda::app::sdk_config_loader_from(&get)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let error = client
+        .list_tables()
+        .send()
+        .await
+        .expect_err("the test server is no DynamoDB");
+    format!("{:?}", aws_sdk_dynamodb::error::DisplayErrorContext(error))
+}
+
+#[tokio::test]
+async fn aws_clients_trust_only_amazons_roots_unless_told_to_trust_the_systems() {
+    let dir = std::env::temp_dir().join(format!("totp-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (endpoint, authority, mut server) = tls_server_of_a_test_authority(&dir);
+    // The system bundle, as the SDK's default reads it, is only the test
+    // authority: a client that consults it gets past the handshake.
+    std::env::set_var("SSL_CERT_FILE", &authority);
+
+    let by_default = dynamodb_failure_through(&endpoint, &[]).await;
+    let asked_for_aws = dynamodb_failure_through(&endpoint, &[("TLS_ROOTS", "aws")]).await;
+    let asked_for_system = dynamodb_failure_through(&endpoint, &[("TLS_ROOTS", "system")]).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    for refused in [&by_default, &asked_for_aws] {
+        assert!(
+            refused.contains("UnknownIssuer"),
+            "the handshake must fail on the certificate: {refused}"
+        );
+    }
+    // The same server, with the system's roots: the certificate is accepted,
+    // and what fails is the answer (s_server is no DynamoDB).
+    assert!(!asked_for_system.contains("UnknownIssuer"), "{asked_for_system}");
+    assert!(
+        !asked_for_system.to_lowercase().contains("certificate"),
+        "{asked_for_system}"
+    );
+}
