@@ -3,7 +3,7 @@
 //! registered user, a pending sign-up and a live session, and none of them
 //! may change a single item.
 
-mod common;
+use crate::common;
 
 use common::*;
 use lambda_http::http::Method;

@@ -3,7 +3,7 @@
 //! creates none and keeps every value, a new project gets keys of its own, and
 //! each document loads with the loaders the functions use.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The Descope surface beyond signup/verify: JWT claims, the JWKS, key
 //! update, step-up, custom claims and signing-key rotation.
 
-mod common;
+use crate::common;
 
 use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

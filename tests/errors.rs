@@ -1,7 +1,7 @@
 //! Every error row of the contract that applies to signup, verify and
 //! update: status, Descope error code, exact body shape, and nothing written.
 
-mod common;
+use crate::common;
 
 use common::*;
 use lambda_http::http::Method;

@@ -1,7 +1,7 @@
 //! Every sample event in events/ goes through its handler, as API Gateway
 //! (or `sam local invoke -e`, or `cargo lambda invoke --data-file`) sends it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use totp_lambda::config::Config;

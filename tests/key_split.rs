@@ -3,7 +3,7 @@
 //! keys document, which `scripts/gen-keys.sh public` derives from the signing
 //! one, and a function built from it cannot sign.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::Write as _;

@@ -1,12 +1,10 @@
 //! Support's tools against DynamoDB Local: a lost phone, an erasure
 //! request, a stolen session; management keys; and a key removal that
-//! lands between a sign-in's read and its write. (The audit line has a test
-//! binary of its own: tests/management_audit.rs.)
+//! lands between a sign-in's read and its write. (The audit line is read
+//! back by tests/logs.rs, a binary of its own.)
 
-#[path = "management/audit.rs"]
 mod audit;
-mod common;
-#[path = "management/lifecycle.rs"]
+use crate::common;
 mod lifecycle;
 
 use common::*;

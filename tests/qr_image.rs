@@ -2,7 +2,7 @@
 //! every code decodes to its URL, whatever the key and account, and the
 //! image stays small enough to ship in a JSON body and large enough to scan.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::decode_qr;

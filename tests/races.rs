@@ -2,7 +2,7 @@
 //! competing write between the request's read and its conditional write,
 //! and each test asserts that the competitor ran and that the guard held.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

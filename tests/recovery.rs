@@ -3,7 +3,7 @@
 //! budget with TOTP codes, kept when support removes the key, removed by
 //! support, and never stored in clear.
 
-mod common;
+use crate::common;
 
 use common::*;
 use lambda_http::http::Method;

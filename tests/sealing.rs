@@ -4,7 +4,7 @@
 //! table, v1 seals migrating on the next sign-in, stale pending keys
 //! removed, and the question "does any item still name this key?".
 
-mod common;
+use crate::common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;

@@ -2,7 +2,7 @@
 //! (here moto's server: the one `make test` started, or one of this test
 //! binary's own), once per cold start.
 
-mod common;
+use crate::common;
 
 use common::*;
 use totp_lambda::app::KeySource;

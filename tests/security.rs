@@ -1,7 +1,7 @@
 //! What the service refuses: replays, brute force, plaintext at rest,
 //! secrets in logs, unsafe failure, and crossing projects.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! every way a refresh JWT dies (a new key, revokeOtherSessions, its user
 //! gone), including the races the conditions guard.
 
-mod common;
+use crate::common;
 
 use common::*;
 use lambda_http::http::Method;

@@ -1,7 +1,7 @@
 //! The sign-up and verify flow against DynamoDB Local, with codes from an
 //! independent TOTP implementation and QR codes read by a real decoder.
 
-mod common;
+use crate::common;
 
 use common::*;
 use lambda_http::http::Method;
