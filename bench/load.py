@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,10 +53,9 @@ def main() -> int:
     if not levels or levels[0] < 1 or args.per_instance < 1:
         parser.error("--levels and --per-instance must be at least 1")
 
-    workdir = Path(tempfile.mkdtemp(prefix="totp-load-"))
-    bench = None
-    try:
+    def simulate(workdir: Path, started: list[run.Bench]) -> int:
         bench = run.Bench(args, workdir)
+        started.append(bench)
         # update, sessions and management need signed-in users: one per instance.
         if set(functions) & {"update", "sessions", "management"}:
             bench.session_users = bench.signed_in_users(levels[-1])
@@ -88,26 +84,10 @@ def main() -> int:
                              f"{run.fmt_ns(level['p99_ns']):>10} {level['invocations_per_s']:>7.0f} "
                              f"{'≈' + run.fmt_ns(level['cpu_ns_per_invocation']):>10}")
         print("\n".join(lines))
-        if args.out:
-            out = Path(args.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(report, indent=1) + "\n")
-            print(f"\nwritten to {os.path.relpath(out.resolve(), run.ROOT)}", file=sys.stderr)
+        run.write_report(report, args.out)
         return 0
-    except run.BenchError as e:
-        print(f"\nload: FAILED: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nload: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if bench is not None:
-            try:
-                bench.stop_helpers()
-            except Exception:  # noqa: BLE001: cleaning up after a failure
-                pass
-        run._kill_all()
-        shutil.rmtree(workdir, ignore_errors=True)
+
+    return run.run_guarded("load", simulate)
 
 
 if __name__ == "__main__":

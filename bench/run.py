@@ -812,6 +812,40 @@ def ratio_table(report: dict) -> list[str]:
     ]
 
 
+def write_report(report: dict, out: Optional[str]) -> None:
+    """The report as JSON at `out`, if one is named."""
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1) + "\n")
+        print(f"\nwritten to {os.path.relpath(path.resolve(), ROOT)}", file=sys.stderr)
+
+
+def run_guarded(name: str, body: Callable[[Path, list["Bench"]], int]) -> int:
+    """Runs `body(workdir, started)` with a fresh temporary directory; a
+    BenchError or an interrupt becomes a message and an exit status, and
+    whatever ends it, every Bench the body put in `started` has its helpers
+    stopped, no instance is left running and the directory is removed."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"totp-{name}-"))
+    started: list[Bench] = []
+    try:
+        return body(workdir, started)
+    except BenchError as e:
+        print(f"\n{name}: FAILED: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{name}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        for bench in started:
+            try:
+                bench.stop_helpers()
+            except Exception:  # noqa: BLE001: cleaning up after a failure
+                pass
+        _kill_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bins", required=True, help="directory of the function binaries (target/release)")
@@ -840,10 +874,9 @@ def main() -> int:
     if min(args.cold, args.warm, args.instances, args.per_instance) < 1:
         parser.error("--cold, --warm, --instances and --per-instance must be at least 1")
 
-    workdir = Path(tempfile.mkdtemp(prefix="totp-bench-"))
-    bench = None
-    try:
+    def measure(workdir: Path, started: list[Bench]) -> int:
         bench = Bench(args, workdir)
+        started.append(bench)
         # Refresh JWTs of users who signed up and in, one per concurrent instance.
         bench.session_users = bench.signed_in_users(max(args.instances, 1))
         report = {
@@ -893,26 +926,10 @@ def main() -> int:
         report["ratios"] = ratios(report)
         report["table"] = table(report)
         print("\n".join(report["table"]))
-        if args.out:
-            out = Path(args.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(report, indent=1) + "\n")
-            print(f"\nwritten to {os.path.relpath(out.resolve(), ROOT)}", file=sys.stderr)
+        write_report(report, args.out)
         return 0
-    except BenchError as e:
-        print(f"\nbench: FAILED: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nbench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if bench is not None:
-            try:
-                bench.stop_helpers()
-            except Exception:  # noqa: BLE001: cleaning up after a failure
-                pass
-        _kill_all()
-        shutil.rmtree(workdir, ignore_errors=True)
+
+    return run_guarded("bench", measure)
 
 
 if __name__ == "__main__":
