@@ -48,7 +48,7 @@ where
     }
 }
 
-async fn record(h: &Harness, login: &str) -> UserRecord {
+pub(crate) async fn record(h: &Harness, login: &str) -> UserRecord {
     let store = DynamoStore::new(h.client.clone(), h.table.clone());
     store.get(&user_key(login)).await.unwrap().expect("the item")
 }
@@ -355,7 +355,7 @@ async fn success_against_counters(
     call_verify(&racing, verify_request(PROJECT, login, code)).await
 }
 
-fn counters(short: (u64, u64), long: (u64, u64)) -> Vec<(&'static str, AttributeValue)> {
+pub(crate) fn counters(short: (u64, u64), long: (u64, u64)) -> Vec<(&'static str, AttributeValue)> {
     let n = |v: u64| AttributeValue::N(v.to_string());
     vec![
         ("attempts", n(short.0)),

@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use crate::races::{counters, record};
 use common::*;
 use lambda_http::http::Method;
 use serde_json::{json, Value};
@@ -366,4 +367,80 @@ async fn a_replayed_code_is_refused_before_any_codes_are_written() {
         !ops.contains(&Op::PutRecoveryCodes),
         "no write of codes was tried: {ops:?}"
     );
+}
+
+// ---- One read, one write: a right code's write holds the lockout ---------
+
+#[tokio::test]
+async fn a_recovery_code_is_refused_and_kept_when_a_window_filled_before_its_write() {
+    let h = Harness::new().await;
+    let (_, _, codes) = with_codes(&h, "spend-full@example.com").await;
+    for (short, long, expected) in [
+        ((5, 10), (5, 10), 429),
+        ((0, 10), (20, 10), 429),
+        ((4, 10), (19, 10), 200),
+    ] {
+        let now = h.now();
+        let racing = h.setting_before(
+            Op::SpendRecoveryCode,
+            counters((short.0, now - short.1), (long.0, now - long.1)),
+        );
+        let (status, body) = redeem_with(&racing, "spend-full@example.com", &codes[0]).await;
+        let stored = record(&h, "spend-full@example.com").await;
+        assert_eq!(status, expected, "short {short:?}, long {long:?}: {body}");
+        if expected == 429 {
+            assert_eq!(error_code(&body), "E061103");
+            assert_eq!(stored.recovery_codes.len(), 10, "the code is not spent");
+        } else {
+            assert_eq!(stored.recovery_codes.len(), 9);
+            assert_eq!(stored.attempts.count, 0, "a success clears the short window");
+            assert_eq!(stored.attempts.long_count, long.0 as i64, "and leaves the long one");
+        }
+        set_attributes(
+            &h,
+            "spend-full@example.com",
+            &[],
+            &["attempts", "attemptsWindowStart", "longAttempts", "longWindowStart"],
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_right_recovery_code_takes_no_attempt() {
+    let h = Harness::new().await;
+    let (key, _, codes) = with_codes(&h, "uncounted@example.com").await;
+    h.advance(30);
+    assert_eq!(
+        h.verify("uncounted@example.com", &wrong_code(&key, h.now())).await.0,
+        401
+    );
+    let (status, body) = redeem_with(&h.app, "uncounted@example.com", &codes[1]).await;
+    assert_eq!(status, 200, "{body}");
+    let stored = record(&h, "uncounted@example.com").await;
+    assert_eq!(
+        (stored.attempts.count, stored.attempts.long_count),
+        (0, 1),
+        "only the wrong code counts"
+    );
+}
+
+#[tokio::test]
+async fn new_codes_are_refused_and_the_old_kept_when_a_window_filled_before_their_write() {
+    let h = Harness::new().await;
+    let (key, signed_in, codes) = with_codes(&h, "renew-full@example.com").await;
+    h.advance(30);
+    let now = h.now();
+    let racing = h.setting_before(Op::PutRecoveryCodes, counters((5, now - 10), (5, now - 10)));
+    let (status, body) = create_codes_with(
+        &racing,
+        &auth_of(&signed_in),
+        "renew-full@example.com",
+        &code(&key, now),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (429, "E061103"), "{body}");
+    // The first set still works: nothing was replaced.
+    set_attributes(&h, "renew-full@example.com", &[], &["attempts", "attemptsWindowStart"]).await;
+    assert_eq!(redeem_with(&h.app, "renew-full@example.com", &codes[0]).await.0, 200);
 }

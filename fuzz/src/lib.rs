@@ -96,10 +96,16 @@ impl Store for Down {
         _: &SessionRef,
         _: &SignIn<'_>,
         _: &RecoveryCodeSet,
+        _: &OpenWindows,
     ) -> Result<(), StoreError> {
         down()
     }
-    async fn spend_recovery_code(&self, _: &UserKey, _: &RecoveryRedemption<'_>) -> Result<u64, StoreError> {
+    async fn spend_recovery_code(
+        &self,
+        _: &UserKey,
+        _: &RecoveryRedemption<'_>,
+        _: &OpenWindows,
+    ) -> Result<u64, StoreError> {
         down()
     }
     async fn remove_recovery_codes(&self, _: &UserKey) -> Result<(), StoreError> {

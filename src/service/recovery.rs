@@ -6,9 +6,10 @@
 
 use serde_json::{Map, Value};
 
-use super::{internal, storage, App, SessionClaims, SignedIn, UserView, AMR_RECOVERY_CODE};
+use super::{internal, random_id, storage, App, SessionClaims, SignedIn, UserView, AMR_RECOVERY_CODE};
 use crate::domain::{Code, LoginId, ProjectId};
 use crate::error::Error;
+use crate::lockout::{open_windows, plan_attempt, AttemptPlan, LockoutPolicy};
 use crate::recovery::{self, RecoveryCode};
 use crate::secret_box::Field;
 use crate::store::{RecoveryCodeSet, RecoveryRedemption, SignIn, Store, StoreError, UserKey, UserRecord};
@@ -50,9 +51,18 @@ impl<S: Store> App<S> {
             }
             None => None,
         };
-        // Checked first so the counting write can say it was wrong; answered after.
-        let attempt = self.take_attempt(&key, &record, now, step.is_none()).await?;
-        let step = step.ok_or(Error::WrongCode)?;
+        // As a sign-in: checked before anything is written; then one write,
+        // counting a wrong code (answered only after), or spending a right one
+        // with the set, under the condition that neither lockout window is full.
+        let policy = LockoutPolicy::of(&self.config, &key.project);
+        if let AttemptPlan::Locked { retry_after } = plan_attempt(record.attempts, policy, now) {
+            return Err(Error::LockedOut { retry_after });
+        }
+        let Some(step) = step else {
+            self.take_attempt(&key, &record, now).await?;
+            return Err(Error::WrongCode);
+        };
+        let attempt = random_id("A", 10)?;
         let codes = recovery::generate_set().map_err(|_| internal("random source failed"))?;
         let (key_id, hashing_key) = self
             .secret_box()?
@@ -76,9 +86,12 @@ impl<S: Store> App<S> {
         };
         let written = self
             .store
-            .put_recovery_codes(&key, &token.session(), &sign_in, &set)
+            .put_recovery_codes(&key, &token.session(), &sign_in, &set, &open_windows(policy, now))
             .await;
-        match self.settle_success(&key, &attempt, written.map(|()| 0)).await {
+        match self
+            .settle_sign_in(&key, &attempt, written.map(|()| 0), (policy, now))
+            .await
+        {
             Ok(_) => Ok(codes.iter().map(RecoveryCode::display).collect()),
             // Lost to a session that ended meanwhile, or to a racing use of the code.
             Err(Error::WrongCode) => {
@@ -100,17 +113,28 @@ impl<S: Store> App<S> {
         };
         let record = self.signable_record(&key, now).await?;
         let found = self.matching_recovery_code(&key, &record, &request.code)?;
-        // Checked first so the counting write can say it was wrong; answered after.
-        let attempt = self.take_attempt(&key, &record, now, found.is_none()).await?;
-        let user = UserView::of(&key.login_id, &record).ok_or(Error::WrongCode)?;
-        let (hash, key_id) = found.ok_or(Error::WrongCode)?;
+        // As a sign-in: the code is checked before anything is written; then
+        // one write, counting a wrong code (answered only after), or spending
+        // a right one under the condition that neither lockout window is full.
+        let policy = LockoutPolicy::of(&self.config, &key.project);
+        if let AttemptPlan::Locked { retry_after } = plan_attempt(record.attempts, policy, now) {
+            return Err(Error::LockedOut { retry_after });
+        }
+        let (Some((hash, key_id)), Some(user)) = (found, UserView::of(&key.login_id, &record)) else {
+            self.take_attempt(&key, &record, now).await?;
+            return Err(Error::WrongCode);
+        };
+        let attempt = random_id("A", 10)?;
         let redemption = RecoveryRedemption {
             attempt_id: &attempt,
             hash,
             key_id,
         };
-        let written = self.store.spend_recovery_code(&key, &redemption).await;
-        let generation = self.settle_success(&key, &attempt, written).await?;
+        let written = self
+            .store
+            .spend_recovery_code(&key, &redemption, &open_windows(policy, now))
+            .await;
+        let generation = self.settle_sign_in(&key, &attempt, written, (policy, now)).await?;
         let user = UserView {
             recovery_codes: record.recovery_codes.len().saturating_sub(1),
             ..user

@@ -144,17 +144,11 @@ impl<S: Store> App<S> {
         Ok(record)
     }
 
-    /// Takes one attempt from the user's lockout budget before a code is
-    /// even looked at, so parallel guesses cannot exceed the limit. The
-    /// same write removes an expired pending key. Returns the attempt's id,
-    /// which the success write, if any, records.
-    pub(super) async fn take_attempt(
-        &self,
-        key: &UserKey,
-        record: &UserRecord,
-        now: u64,
-        wrong: bool,
-    ) -> Result<String, Error> {
+    /// Counts a wrong code (checked before, answered after): takes one
+    /// attempt from the user's lockout budget in both windows, under
+    /// conditions that keep parallel guesses within either limit. The same
+    /// write removes an expired pending key. Returns the attempt's id.
+    pub(super) async fn take_attempt(&self, key: &UserKey, record: &UserRecord, now: u64) -> Result<String, Error> {
         let policy = LockoutPolicy::of(&self.config, &key.project);
         let attempt_id = random_id("A", 10)?;
         let (mut observed, mut expired) = (record.attempts, expired_pending(record, now));
@@ -163,7 +157,7 @@ impl<S: Store> App<S> {
                 AttemptPlan::Locked { retry_after } => return Err(Error::LockedOut { retry_after }),
                 AttemptPlan::Take(take) => {
                     self.store
-                        .take_attempt(key, &attempt_id, &take, expired.as_deref(), wrong)
+                        .take_attempt(key, &attempt_id, &take, expired.as_deref(), true)
                         .await
                 }
             };
@@ -185,39 +179,18 @@ impl<S: Store> App<S> {
         Err(Error::LockedOut { retry_after: 1 })
     }
 
-    /// The outcome of a success write. Its condition failing means another
-    /// request won the race (a replay, a newer signup, a racing verify: the
-    /// code then answers like a wrong one), unless the
-    /// write was this attempt's own: it landed, its answer was lost, and
-    /// the SDK's retry found the condition no longer true.
-    pub(super) async fn settle_success(
+    /// The outcome of a success write (written without an attempt taken
+    /// first). Its condition failing means another request won the race (a
+    /// replay, a newer signup, a racing verify: the code then answers like a
+    /// wrong one), or wrong codes filled a lockout window since the read
+    /// (a lockout), unless the write was this attempt's own: it landed, its
+    /// answer was lost, and the SDK's retry found the condition no longer true.
+    pub(super) async fn settle_sign_in(
         &self,
         key: &UserKey,
         attempt: &str,
         written: Result<u64, StoreError>,
-    ) -> Result<u64, Error> {
-        self.settle(key, attempt, written, None).await
-    }
-
-    /// The same for a success written without an attempt taken first (a
-    /// verify's): its condition may also have failed because wrong codes
-    /// filled a lockout window since the read, which answers as a lockout.
-    async fn settle_sign_in(
-        &self,
-        key: &UserKey,
-        attempt: &str,
-        written: Result<u64, StoreError>,
-        lockout: (LockoutPolicy, u64),
-    ) -> Result<u64, Error> {
-        self.settle(key, attempt, written, Some(lockout)).await
-    }
-
-    async fn settle(
-        &self,
-        key: &UserKey,
-        attempt: &str,
-        written: Result<u64, StoreError>,
-        lockout: Option<(LockoutPolicy, u64)>,
+        (policy, now): (LockoutPolicy, u64),
     ) -> Result<u64, Error> {
         match written {
             Ok(generation) => Ok(generation),
@@ -225,9 +198,9 @@ impl<S: Store> App<S> {
                 Some(record) if record.accepted_attempt.as_deref() == Some(attempt) => Ok(record.session_generation),
                 // Disabled since it was read: the administrator won.
                 Some(record) if record.disabled => Err(Error::UserDisabled),
-                Some(record) => match lockout.map(|(policy, now)| plan_attempt(record.attempts, policy, now)) {
-                    Some(AttemptPlan::Locked { retry_after }) => Err(Error::LockedOut { retry_after }),
-                    _ => Err(Error::WrongCode),
+                Some(record) => match plan_attempt(record.attempts, policy, now) {
+                    AttemptPlan::Locked { retry_after } => Err(Error::LockedOut { retry_after }),
+                    AttemptPlan::Take(_) => Err(Error::WrongCode),
                 },
                 None => Err(Error::WrongCode),
             },
@@ -310,7 +283,7 @@ impl<S: Store> App<S> {
             return Err(Error::LockedOut { retry_after });
         }
         if !matched {
-            self.take_attempt(&key, &record, now, true).await?;
+            self.take_attempt(&key, &record, now).await?;
             return Err(Error::WrongCode);
         }
         let attempt = random_id("A", 10)?;

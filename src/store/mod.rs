@@ -502,27 +502,32 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Replaces the user's recovery codes with `codes` and records the TOTP
-    /// code that authorised it as a sign-in does (`sign_in`: its step newer
-    /// than the last accepted, its enrollment still the user's; the short
-    /// window cleared, the long one refunded), in one write, if the session
-    /// of `session` is still live (as for [`Store::put_pending_key`]).
+    /// code that authorised it as a sign-in's success does, without an
+    /// attempt taken first (`sign_in`: its step newer than the last
+    /// accepted, its enrollment still the user's, neither lockout window
+    /// full as of `open`; the short window cleared), in one write, if the
+    /// session of `session` is still live (as for [`Store::put_pending_key`]).
     fn put_recovery_codes(
         &self,
         key: &UserKey,
         session: &SessionRef,
         sign_in: &SignIn<'_>,
         codes: &RecoveryCodeSet,
+        open: &OpenWindows,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Spends one recovery code: removes its hash, if it is still among the
-    /// user's (under the same hashing key), and records the attempt as a
-    /// success (short window cleared, long one refunded). Returns the
-    /// session generation. `Conflict` if the hash is gone: of parallel
-    /// redemptions of one code exactly one succeeds.
+    /// Spends one recovery code without an attempt taken first, as a
+    /// sign-in's success is recorded: removes its hash, if it is still among
+    /// the user's (under the same hashing key) and neither lockout window is
+    /// full as of `open`, records the attempt id and clears the short
+    /// window. Returns the session generation. `Conflict` if the hash is
+    /// gone or a window is full: of parallel redemptions of one code exactly
+    /// one succeeds.
     fn spend_recovery_code(
         &self,
         key: &UserKey,
         redemption: &RecoveryRedemption<'_>,
+        open: &OpenWindows,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Removes every recovery code of a registered user. `Conflict` if there is none.

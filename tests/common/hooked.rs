@@ -148,13 +148,19 @@ impl<H: Hook> Store for Hooked<H> {
         session: &SessionRef,
         sign_in: &SignIn<'_>,
         codes: &RecoveryCodeSet,
+        open: &OpenWindows,
     ) -> Result<(), StoreError> {
         self.hook.before(Op::PutRecoveryCodes, key, &self.inner).await?;
-        self.inner.put_recovery_codes(key, session, sign_in, codes).await
+        self.inner.put_recovery_codes(key, session, sign_in, codes, open).await
     }
-    async fn spend_recovery_code(&self, key: &UserKey, r: &RecoveryRedemption<'_>) -> Result<u64, StoreError> {
+    async fn spend_recovery_code(
+        &self,
+        key: &UserKey,
+        r: &RecoveryRedemption<'_>,
+        open: &OpenWindows,
+    ) -> Result<u64, StoreError> {
         self.hook.before(Op::SpendRecoveryCode, key, &self.inner).await?;
-        self.inner.spend_recovery_code(key, r).await
+        self.inner.spend_recovery_code(key, r, open).await
     }
     async fn remove_recovery_codes(&self, key: &UserKey) -> Result<(), StoreError> {
         self.hook.before(Op::RemoveRecoveryCodes, key, &self.inner).await?;

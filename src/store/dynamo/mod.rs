@@ -46,9 +46,6 @@ const ENABLED: &str = "attribute_not_exists(#userStatus)";
 
 /// The short lockout window, for a REMOVE clause: every success clears it.
 const SHORT_WINDOW: &str = "#attempts, #attemptsWindowStart, #attemptIds";
-/// For an ADD clause: a success gives back its own attempt in the long
-/// window (bind `:refund` to -1), so the long window counts wrong codes only.
-const SUCCESS_REFUND: &str = "#longAttempts :refund";
 
 /// For a condition: neither lockout window is full now (bind the values of
 /// [`open_windows_values`]). A window that has ended counts as empty.
@@ -577,12 +574,18 @@ impl Store for DynamoStore {
         session: &SessionRef,
         sign_in: &SignIn<'_>,
         codes: &RecoveryCodeSet,
+        open: &OpenWindows,
     ) -> Result<(), StoreError> {
-        self.write_recovery_codes(key, session, sign_in, codes).await
+        self.write_recovery_codes(key, session, sign_in, codes, open).await
     }
 
-    async fn spend_recovery_code(&self, key: &UserKey, redemption: &RecoveryRedemption<'_>) -> Result<u64, StoreError> {
-        self.delete_recovery_code(key, redemption).await
+    async fn spend_recovery_code(
+        &self,
+        key: &UserKey,
+        redemption: &RecoveryRedemption<'_>,
+        open: &OpenWindows,
+    ) -> Result<u64, StoreError> {
+        self.delete_recovery_code(key, redemption, open).await
     }
 
     async fn remove_recovery_codes(&self, key: &UserKey) -> Result<(), StoreError> {

@@ -2,13 +2,14 @@
 //! item (`recoveryCodes`) and the key they were made with
 //! (`recoveryKeyId`). A new set replaces the old in the write that spends
 //! the TOTP code authorising it; a redemption removes its one hash under
-//! the condition that it is still there, so a code signs in once.
+//! the condition that it is still there (and no lockout window is full),
+//! so a code signs in once.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::item::{n, s, REGISTERED};
-use super::{DynamoStore, ENABLED, SHORT_WINDOW, SUCCESS_REFUND};
-use crate::store::{RecoveryCodeSet, RecoveryRedemption, SessionRef, SignIn, StoreError, UserKey};
+use super::{open_windows_values, DynamoStore, ENABLED, SHORT_WINDOW, WINDOWS_OPEN};
+use crate::store::{OpenWindows, RecoveryCodeSet, RecoveryRedemption, SessionRef, SignIn, StoreError, UserKey};
 
 impl DynamoStore {
     pub(super) async fn write_recovery_codes(
@@ -17,50 +18,58 @@ impl DynamoStore {
         session: &SessionRef,
         sign_in: &SignIn<'_>,
         codes: &RecoveryCodeSet,
+        open: &OpenWindows,
     ) -> Result<(), StoreError> {
+        // No attempt was taken: the long window is left as it is.
         let update = format!(
             "SET #recoveryCodes = :codes, #recoveryKeyId = :recoveryKeyId, #lastStep = :step, \
-             #acceptedAttemptId = :attemptId ADD {SUCCESS_REFUND} REMOVE {SHORT_WINDOW}"
+             #acceptedAttemptId = :attemptId REMOVE {SHORT_WINDOW}"
         );
-        let condition = "#enrollmentId = :enrollment AND (attribute_not_exists(#lastStep) OR #lastStep < :step)";
-        let values = vec![
+        let condition = format!(
+            "#enrollmentId = :enrollment AND (attribute_not_exists(#lastStep) OR #lastStep < :step) AND {WINDOWS_OPEN}"
+        );
+        let mut values = vec![
             (":codes", AttributeValue::Ss(codes.hashes.clone())),
             (":recoveryKeyId", s(&codes.key_id)),
             (":step", n(sign_in.step)),
             (":attemptId", s(sign_in.attempt_id)),
             (":enrollment", s(sign_in.enrollment_id)),
-            (":refund", AttributeValue::N("-1".into())),
         ];
-        self.update_if_live(key, session, &update, Some(condition), values)
+        values.extend(open_windows_values(open));
+        self.update_if_live(key, session, &update, Some(&condition), values)
             .await
     }
 
+    /// A redemption's one write, as a sign-in's success: no attempt was
+    /// taken, so the long window is left as it is, and the condition holds
+    /// the lockout instead (docs/storage.md, "One read, one write").
     pub(super) async fn delete_recovery_code(
         &self,
         key: &UserKey,
         redemption: &RecoveryRedemption<'_>,
+        open: &OpenWindows,
     ) -> Result<u64, StoreError> {
+        let mut values = vec![
+            (":attemptId", s(redemption.attempt_id)),
+            (":zero", n(0)),
+            (":spent", AttributeValue::Ss(vec![redemption.hash.to_owned()])),
+            (":registered", s(REGISTERED)),
+            (":recoveryKeyId", s(redemption.key_id)),
+            (":hash", s(redemption.hash)),
+        ];
+        values.extend(open_windows_values(open));
         let written = self
             .conditional_update_returning(
                 key,
                 &format!(
-                    "SET #acceptedAttemptId = :attemptId \
-                     ADD #sessionGeneration :zero, {SUCCESS_REFUND} \
+                    "SET #acceptedAttemptId = :attemptId ADD #sessionGeneration :zero \
                      DELETE #recoveryCodes :spent REMOVE {SHORT_WINDOW}"
                 ),
                 &format!(
                     "#status = :registered AND {ENABLED} AND #recoveryKeyId = :recoveryKeyId \
-                     AND contains(#recoveryCodes, :hash)"
+                     AND contains(#recoveryCodes, :hash) AND {WINDOWS_OPEN}"
                 ),
-                vec![
-                    (":attemptId", s(redemption.attempt_id)),
-                    (":zero", n(0)),
-                    (":refund", AttributeValue::N("-1".into())),
-                    (":spent", AttributeValue::Ss(vec![redemption.hash.to_owned()])),
-                    (":registered", s(REGISTERED)),
-                    (":recoveryKeyId", s(redemption.key_id)),
-                    (":hash", s(redemption.hash)),
-                ],
+                values,
                 ReturnValue::UpdatedNew,
             )
             .await?;
