@@ -115,6 +115,10 @@ bench_table="bench-$(date +%s)"
 cargo run -q --example create_table -- "$bench_table" >/dev/null
 python3 bench/run.py --check --bins target/debug --table "$bench_table" --cold 1 --warm 3 --instances 2 --per-instance 2 \
   --no-peer
+# The load simulation too (make bench's bench/load.py), its times thrown away.
+python3 bench/load.py --bins target/debug --table "$bench_table" --functions signup,verify --levels 1,2 \
+  --per-instance 2 >/dev/null
+echo "load simulation: signup and verify answered every event at 1 and 2 instances (no time is checked)"
 
 step "browser: the page (web/) in headless Chromium, and the CORS policy"
 echo "screenshots of each step: target/browser/ (UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/browser.png)"
