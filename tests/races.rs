@@ -414,15 +414,19 @@ async fn a_sign_in_write_holds_both_windows_to_their_edges() {
         }
         // A success takes nothing from, and gives nothing back to, the long window.
         assert_eq!(after.attempts.long_count, long as i64, "{case}");
-        // Clear the counters for the next case.
-        set_attributes(
-            &h,
-            "edges@example.com",
-            &[],
-            &["attempts", "attemptsWindowStart", "longAttempts", "longWindowStart"],
-        )
-        .await;
+        clear_counters(&h, "edges@example.com").await;
     }
+}
+
+/// Both lockout windows of `login` emptied, for the next case of a test.
+pub(crate) async fn clear_counters(h: &Harness, login: &str) {
+    set_attributes(
+        h,
+        login,
+        &[],
+        &["attempts", "attemptsWindowStart", "longAttempts", "longWindowStart"],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use crate::races::{counters, record};
+use crate::races::{clear_counters, counters, record};
 use common::*;
 use lambda_http::http::Method;
 use serde_json::{json, Value};
@@ -396,13 +396,7 @@ async fn a_recovery_code_is_refused_and_kept_when_a_window_filled_before_its_wri
             assert_eq!(stored.attempts.count, 0, "a success clears the short window");
             assert_eq!(stored.attempts.long_count, long.0 as i64, "and leaves the long one");
         }
-        set_attributes(
-            &h,
-            "spend-full@example.com",
-            &[],
-            &["attempts", "attemptsWindowStart", "longAttempts", "longWindowStart"],
-        )
-        .await;
+        clear_counters(&h, "spend-full@example.com").await;
     }
 }
 
